@@ -1,0 +1,234 @@
+"""`create_app(settings)`: the Starlette application and the services behind it.
+
+Nothing happens at import time. `create_app` builds the plugin manager and
+the encryption backends (so bad configuration fails before serving); the
+lifespan applies migrations, opens the database and bootstraps the first
+superadmin.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pluggy
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from graphql_api import database
+from graphql_api.context import Context, build_loaders
+from graphql_api.graphiql import graphiql_asset_routes, render_graphiql_page
+from graphql_api.schema import build_schema
+from graphql_api.services.access import Authorizer
+from graphql_api.services.audit import AuditLog
+from graphql_api.services.audit_reader import AuditReader
+from graphql_api.services.bootstrap import bootstrap
+from graphql_api.services.envelope import Backends, Envelope
+from graphql_api.services.principals import PrincipalService
+from graphql_api.services.secrets import SecretService
+from graphql_api.services.statistics import StatisticsService
+from graphql_api.services.tokens import TokenAuthenticator
+from graphql_api.services.workspaces import WorkspaceService
+from graphql_api.settings import ConfigError, Settings
+from plugins.interfaces import BackendStatus, PluginConfig
+from plugins.manager import build_plugin_manager, collect_encryption_backends
+
+logger = logging.getLogger("strongroom")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    plugins: pluggy.PluginManager
+    backends: Backends
+    audit: AuditLog
+    audit_reader: AuditReader
+    secrets: SecretService
+    workspaces: WorkspaceService
+    principals: PrincipalService
+    statistics: StatisticsService
+    authenticator: TokenAuthenticator
+    authorizer: Authorizer
+    now: Clock
+
+    async def encryption_health(self) -> list[tuple[str, BackendStatus, datetime]]:
+        checked = []
+        for name, backend in self.backends.items():
+            try:
+                status = await backend.health()
+            except Exception as exc:  # a health probe reports, it does not fail the query
+                status = BackendStatus(healthy=False, key_id=None, error=type(exc).__name__)
+            checked.append((name, status, self.now()))
+        return checked
+
+
+def build_services(
+    settings: Settings,
+    *,
+    now: Clock = utc_now,
+    plugins: pluggy.PluginManager | None = None,
+) -> Services:
+    """Every service, wired; raises ConfigError for bad configuration."""
+    manager = plugins or build_plugin_manager()
+    config = PluginConfig(environ=settings.environ, data_dir=settings.data_dir, settings=settings)
+    try:
+        available = collect_encryption_backends(manager, config)
+    except ValueError as exc:
+        variable, _, message = str(exc).partition(": ")
+        raise ConfigError(variable if message else "SECRET_ENCRYPTION_BACKEND", message or str(exc)) from None
+    if settings.encryption_backend not in available:
+        names = ", ".join(sorted(available)) or "none"
+        raise ConfigError(
+            "SECRET_ENCRYPTION_BACKEND",
+            f"backend {settings.encryption_backend!r} is not available (configured backends: {names})",
+        )
+    backends = Backends(available, settings.encryption_backend)
+    audit = AuditLog(enabled=settings.audit_enabled, now=now)
+    return Services(
+        settings=settings,
+        plugins=manager,
+        backends=backends,
+        audit=audit,
+        audit_reader=AuditReader(),
+        secrets=SecretService(
+            envelope=Envelope(backends), audit=audit, default_rotation_days=settings.rotation_days, now=now
+        ),
+        workspaces=WorkspaceService(audit),
+        principals=PrincipalService(audit, now),
+        statistics=StatisticsService(now),
+        authenticator=TokenAuthenticator(now),
+        authorizer=Authorizer(),
+        now=now,
+    )
+
+
+def client_address(connection: HTTPConnection, trusted_proxies: Sequence[str]) -> str | None:
+    """The client's IP; X-Forwarded-For is believed only from trusted proxies."""
+    peer = connection.client.host if connection.client else None
+    if not trusted_proxies or peer is None:
+        return peer
+    networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+
+    if not trusted(peer):
+        return peer
+    hops = [h.strip() for h in connection.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not trusted(hop):
+            return hop
+    return hops[0] if hops else peer
+
+
+class StrongroomGraphQL(GraphQL):  # type: ignore[type-arg]
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        self.services = services
+        super().__init__(build_schema(services.settings), **kwargs)
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:  # type: ignore[override]
+        settings = self.services.settings
+        return Context(
+            services=self.services,
+            connection=request,
+            authorization=request.headers.get("authorization"),
+            ip_address=client_address(request, settings.trusted_proxies),
+            user_agent=(request.headers.get("user-agent") or None),
+            loaders=build_loaders(self.services),
+        )
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(render_graphiql_page())
+
+
+def create_app(
+    settings: Settings,
+    *,
+    now: Clock = utc_now,
+    plugins: pluggy.PluginManager | None = None,
+    migrate_on_start: bool = True,
+    announce: Callable[[str], None] | None = None,
+) -> Starlette:
+    services = build_services(settings, now=now, plugins=plugins)
+    say = announce or _print_to_stderr
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if migrate_on_start:
+            await database.migrate(settings)
+        await database.connect(settings)
+        try:
+            token = await bootstrap(
+                services.workspaces, settings.bootstrap_token.reveal() if settings.bootstrap_token else None
+            )
+            if token is not None:
+                say(
+                    "Created the superadmin principal 'admin'. Its API token is shown this once; "
+                    f"store it now:\n\n    {token}\n\nUse it as `Authorization: Bearer <token>`."
+                )
+            if not settings.audit_enabled:
+                logger.warning("ENABLE_SECRET_AUDIT_LOGGING=false: secret access is NOT audited (unsafe)")
+            yield
+        finally:
+            await services.backends.aclose()
+            await database.close()
+
+    graphql = StrongroomGraphQL(
+        services,
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        allow_queries_via_get=False,
+    )
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        report: dict[str, Any] = {"database": "ok", "backends": {}}
+        ready = True
+        try:
+            await database.ping()
+        except Exception as exc:
+            report["database"] = f"unavailable ({type(exc).__name__})"
+            ready = False
+        for name, status, _ in await services.encryption_health():
+            report["backends"][name] = "ok" if status.healthy else f"unavailable ({status.error})"
+            ready = ready and (status.healthy or name != services.backends.default_name)
+        report["status"] = "ready" if ready else "not ready"
+        return JSONResponse(report, status_code=200 if ready else 503)
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            *graphiql_asset_routes(),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
+
+
+def _print_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

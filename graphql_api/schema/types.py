@@ -1,0 +1,302 @@
+"""Strawberry output types. They map domain rows; they hold no logic beyond
+loading related data through the request's DataLoaders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+import models
+from graphql_api.context import Context
+
+SecretType = strawberry.enum(models.SecretType, description="What kind of secret a value is.")
+RotationPolicy = strawberry.enum(models.RotationPolicy, description="How often a secret must be rotated.")
+AuditAction = strawberry.enum(models.AuditAction, description="What an audit event records.")
+Role = strawberry.enum(models.Role, description="A principal's role in one workspace.")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Workspace:
+    id: strawberry.ID
+    name: str
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, row: models.Workspace) -> Workspace:
+        return cls(id=strawberry.ID(row.id), name=row.name, created_at=row.created_at)
+
+
+@strawberry.type
+class SecretVersion:
+    version: int
+    created_at: datetime
+    created_by_user_id: strawberry.ID | None
+    encryption_backend: str
+    key_id: str
+
+    @classmethod
+    def from_model(cls, row: models.SecretVersion) -> SecretVersion:
+        return cls(
+            version=row.version,
+            created_at=row.created_at,
+            created_by_user_id=_id(row.created_by_user_id),
+            encryption_backend=row.backend,
+            key_id=row.key_id,
+        )
+
+
+@strawberry.type
+class Secret:
+    id: strawberry.ID
+    workspace_id: strawberry.ID
+    name: str
+    secret_type: SecretType  # type: ignore[valid-type]
+    usage: str | None
+    tags: list[str]
+    metadata: JSON
+    rotation_policy: RotationPolicy  # type: ignore[valid-type]
+    last_rotated_at: datetime | None
+    rotation_due_at: datetime | None
+    is_active: bool
+    current_version: int
+    encryption_backend: str
+    created_at: datetime
+    updated_at: datetime
+    created_by_user_id: strawberry.ID | None
+    updated_by_user_id: strawberry.ID | None
+
+    @strawberry.field(description="last successful value read, derived from the audit trail")
+    async def last_accessed_at(self, info: Info[Context, None]) -> datetime | None:
+        return await info.context.loaders.last_accessed.load(models_id(self.id))
+
+    @strawberry.field
+    async def versions(self, info: Info[Context, None]) -> list[SecretVersion]:
+        rows = await info.context.loaders.versions.load(models_id(self.id))
+        return [SecretVersion.from_model(row) for row in rows]
+
+    @classmethod
+    def from_model(cls, row: models.Secret) -> Secret:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            workspace_id=strawberry.ID(row.workspace_id),  # type: ignore[attr-defined]
+            name=row.name or "",
+            secret_type=row.secret_type,
+            usage=row.usage,
+            tags=list(row.tags or []),
+            metadata=row.metadata if row.metadata is not None else {},
+            rotation_policy=row.rotation_policy,
+            last_rotated_at=row.last_rotated_at,
+            rotation_due_at=row.rotation_due_at,
+            is_active=row.is_active,
+            current_version=row.current_version,
+            encryption_backend=row.encryption_backend,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            created_by_user_id=_id(row.created_by_user_id),
+            updated_by_user_id=_id(row.updated_by_user_id),
+        )
+
+
+@strawberry.type
+class SecretValue:
+    secret_id: strawberry.ID
+    name: str
+    version: int
+    value: str
+
+    def __repr__(self) -> str:
+        return f"SecretValue(secret_id={self.secret_id}, name={self.name!r}, version={self.version})"
+
+
+@strawberry.type
+class SecretEdge:
+    cursor: str
+    node: Secret
+
+
+@strawberry.type
+class SecretConnection:
+    edges: list[SecretEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class AuditEvent:
+    id: strawberry.ID
+    workspace_id: strawberry.ID
+    secret_id: strawberry.ID | None
+    action: AuditAction  # type: ignore[valid-type]
+    user_id: strawberry.ID | None
+    ip_address: str | None
+    user_agent: str | None
+    details: JSON
+    success: bool
+    created_at: datetime
+    hash: str = strawberry.field(
+        description="hex SHA-256 of this event chained to the previous event of its workspace"
+    )
+    seq: int = strawberry.field(description="position in the workspace's chain, from 1")
+
+    @classmethod
+    def from_model(cls, row: models.SecretAudit) -> AuditEvent:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            workspace_id=strawberry.ID(row.workspace_id),
+            secret_id=_id(row.secret_id),
+            action=row.action,
+            user_id=_id(row.user_id),
+            ip_address=row.ip_address,
+            user_agent=row.user_agent,
+            details=row.details,
+            success=row.success,
+            created_at=row.created_at,
+            hash=row.hash,
+            seq=row.seq,
+        )
+
+
+@strawberry.type
+class AuditEdge:
+    cursor: str
+    node: AuditEvent
+
+
+@strawberry.type
+class AuditConnection:
+    edges: list[AuditEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class AuditIntegrity:
+    valid: bool
+    checked_events: int
+    first_invalid_event_id: strawberry.ID | None
+    head_hash: str | None
+
+
+@strawberry.type
+class CountByKey:
+    key: str
+    count: int
+
+
+@strawberry.type
+class SecretStatistics:
+    total_secrets: int
+    active_secrets: int
+    inactive_secrets: int
+    by_type: list[CountByKey]
+    by_rotation_policy: list[CountByKey]
+    rotation_due_count: int = strawberry.field(description="active secrets due within 7 days, overdue included")
+    overdue_count: int
+    accesses_last24h: int = strawberry.field(name="accessesLast24h")
+    failed_accesses_last24h: int = strawberry.field(name="failedAccessesLast24h")
+
+
+@strawberry.type
+class BackendHealth:
+    name: str
+    healthy: bool
+    key_id: str | None
+    last_check: datetime
+    error: str | None
+
+
+@strawberry.type
+class EncryptionHealth:
+    current_backend: str
+    backends: list[BackendHealth]
+
+
+@strawberry.type
+class KeyRotationResult:
+    backend: str
+    key_id: str
+    rewrapped: int
+    remaining: int
+
+
+@strawberry.type
+class GeneratedKey:
+    backend: str
+    key: str
+
+    def __repr__(self) -> str:
+        return f"GeneratedKey(backend={self.backend!r})"
+
+
+@strawberry.type
+class ImportResult:
+    created: int
+    updated: int
+    skipped: int
+    secrets: list[Secret]
+
+
+@strawberry.type
+class RoleBinding:
+    workspace_id: strawberry.ID
+    role: Role  # type: ignore[valid-type]
+
+
+@strawberry.type
+class Principal:
+    id: strawberry.ID
+    name: str
+    is_superadmin: bool
+    bindings: list[RoleBinding]
+
+
+@strawberry.type
+class ApiToken:
+    id: strawberry.ID
+    name: str
+    principal_id: strawberry.ID
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked: bool
+    prefix: str = strawberry.field(description="the token's first characters, for recognising it")
+
+    @classmethod
+    def from_model(cls, row: models.ApiToken) -> ApiToken:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            principal_id=strawberry.ID(str(row.principal_id)),  # type: ignore[attr-defined]
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            last_used_at=row.last_used_at,
+            revoked=row.revoked_at is not None,
+            prefix=row.prefix,
+        )
+
+
+@strawberry.type
+class CreatedToken:
+    token: str = strawberry.field(description="shown once; only its hash is stored")
+    api_token: ApiToken
+
+    def __repr__(self) -> str:
+        return f"CreatedToken(api_token={self.api_token.id})"
+
+
+def _id(value: object | None) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(str(value))
+
+
+def models_id(value: str) -> UUID:
+    return UUID(str(value))

@@ -1,0 +1,86 @@
+"""Who may do what, and where: the one place roles become permissions.
+
+Every resolver asks `Authorizer.require(identity, permission, workspace_id)`.
+The role table (also in the README):
+
+| permission        | VIEWER | READER | WRITER | AUDITOR | ADMIN |
+|-------------------|:------:|:------:|:------:|:-------:|:-----:|
+| list / metadata   |   x    |   x    |   x    |         |   x   |
+| read values       |        |   x    |   x    |         |   x   |
+| write             |        |        |   x    |         |   x   |
+| read audit        |        |        |        |    x    |   x   |
+| destroy           |        |        |        |         |   x   |
+| manage principals |        |        |        |         |   x   |
+
+Superadmins may do everything everywhere, plus create workspaces and
+administer encryption.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from uuid import UUID
+
+from graphql_api.errors import Forbidden, NotFound
+from models import Role, Workspace
+
+
+class Permission(str, Enum):
+    LIST_SECRETS = "list secrets and read their metadata"
+    READ_VALUES = "read secret values"
+    WRITE_SECRETS = "create and change secrets"
+    READ_AUDIT = "read the audit trail"
+    DESTROY_SECRETS = "destroy secrets"
+    MANAGE_PRINCIPALS = "manage principals"
+
+
+_VIEWER = {Permission.LIST_SECRETS}
+_READER = _VIEWER | {Permission.READ_VALUES}
+_WRITER = _READER | {Permission.WRITE_SECRETS}
+
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset(_VIEWER),
+    Role.READER: frozenset(_READER),
+    Role.WRITER: frozenset(_WRITER),
+    Role.AUDITOR: frozenset({Permission.READ_AUDIT}),
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The authenticated principal of a request, with its bindings."""
+
+    principal_id: UUID
+    name: str
+    is_superadmin: bool
+    roles: Mapping[str, Role] = field(default_factory=dict)
+    token_id: UUID | None = None
+
+    def may(self, permission: Permission, workspace_id: str) -> bool:
+        if self.is_superadmin:
+            return True
+        role = self.roles.get(workspace_id)
+        return role is not None and permission in ROLE_PERMISSIONS[role]
+
+
+class Authorizer:
+    async def require(self, identity: Identity, permission: Permission, workspace_id: str) -> None:
+        """Return when allowed; raise Forbidden or NotFound otherwise.
+
+        A principal bound to the workspace without the permission, or not bound
+        at all, gets FORBIDDEN; it never learns whether the workspace exists.
+        A superadmin asking about a workspace that does not exist gets
+        NOT_FOUND.
+        """
+        if not identity.may(permission, workspace_id):
+            raise Forbidden(f"not allowed to {permission.value} in workspace {workspace_id!r}")
+        if identity.is_superadmin or workspace_id in identity.roles:
+            if not await Workspace.exists(id=workspace_id):
+                raise NotFound(f"workspace {workspace_id!r} does not exist")
+
+    def require_superadmin(self, identity: Identity, action: str) -> None:
+        if not identity.is_superadmin:
+            raise Forbidden(f"only a superadmin may {action}")

@@ -1,0 +1,145 @@
+"""Envelope encryption of secret values, bound to their row.
+
+Each version gets a fresh 256-bit data key (DEK). The value is sealed locally
+with AES-256-GCM under that key with associated data
+``workspace_id|secret_id|version``, so a ciphertext moved to another row,
+workspace or version fails to open. The DEK is wrapped by an encryption
+backend plugin, which binds it to {workspace_id, secret_id} where it can.
+Plaintext and DEKs live only in local variables of these functions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from graphql_api.errors import BackendUnavailable, BadUserInput
+from plugins.interfaces import EncryptionBackend, KeyUnavailable, WrappedKey
+
+NONCE_SIZE = 12
+DATA_KEY_SIZE = 32
+
+
+@dataclass(frozen=True)
+class SealedValue:
+    ciphertext: bytes = field(repr=False)
+    wrapped_key: bytes = field(repr=False)
+    backend: str
+    key_id: str
+
+
+def associated_data(workspace_id: str, secret_id: UUID, version: int) -> bytes:
+    return f"{workspace_id}|{secret_id}|{version}".encode()
+
+
+def key_context(workspace_id: str, secret_id: UUID) -> dict[str, str]:
+    return {"workspace_id": workspace_id, "secret_id": str(secret_id)}
+
+
+class Backends:
+    """The available encryption backends and the default one."""
+
+    def __init__(self, backends: Mapping[str, EncryptionBackend], default: str) -> None:
+        if default not in backends:
+            raise KeyError(default)
+        self._backends = dict(backends)
+        self.default_name = default
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._backends)
+
+    def items(self) -> list[tuple[str, EncryptionBackend]]:
+        return sorted(self._backends.items())
+
+    def for_write(self, name: str | None, field_name: str = "input.encryptionBackend") -> EncryptionBackend:
+        chosen = name or self.default_name
+        backend = self._backends.get(chosen)
+        if backend is None:
+            available = ", ".join(self.names)
+            raise BadUserInput(field_name, f"unknown or unavailable encryption backend {chosen!r} (available: {available})")
+        return backend
+
+    def for_read(self, name: str) -> EncryptionBackend:
+        backend = self._backends.get(name)
+        if backend is None:
+            raise BackendUnavailable(f"encryption backend {name!r} is not configured on this server")
+        return backend
+
+    async def aclose(self) -> None:
+        for backend in self._backends.values():
+            await backend.aclose()
+
+
+class Envelope:
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
+
+    async def seal(
+        self,
+        value: str,
+        *,
+        backend: EncryptionBackend,
+        workspace_id: str,
+        secret_id: UUID,
+        version: int,
+    ) -> SealedValue:
+        data_key = AESGCM.generate_key(bit_length=DATA_KEY_SIZE * 8)
+        nonce = os.urandom(NONCE_SIZE)
+        ciphertext = nonce + AESGCM(data_key).encrypt(
+            nonce, value.encode("utf-8"), associated_data(workspace_id, secret_id, version)
+        )
+        try:
+            wrapped = await backend.wrap(data_key, key_context(workspace_id, secret_id))
+        except Exception as exc:
+            raise BackendUnavailable(
+                f"encryption backend {backend.name!r} could not wrap a data key: {_describe(exc)}"
+            ) from None
+        return SealedValue(ciphertext, wrapped.ciphertext, backend.name, wrapped.key_id)
+
+    async def open(
+        self,
+        *,
+        ciphertext: bytes,
+        wrapped_key: bytes,
+        backend_name: str,
+        key_id: str,
+        workspace_id: str,
+        secret_id: UUID,
+        version: int,
+    ) -> str:
+        backend = self.backends.for_read(backend_name)
+        try:
+            data_key = await backend.unwrap(
+                WrappedKey(ciphertext=bytes(wrapped_key), key_id=key_id),
+                key_context(workspace_id, secret_id),
+            )
+        except Exception as exc:
+            raise BackendUnavailable(
+                f"encryption backend {backend_name!r} could not unwrap the data key of version "
+                f"{version} (key {key_id}): {_describe(exc)}"
+            ) from None
+        blob = bytes(ciphertext)
+        try:
+            plaintext = AESGCM(data_key).decrypt(
+                blob[:NONCE_SIZE], blob[NONCE_SIZE:], associated_data(workspace_id, secret_id, version)
+            )
+        except (InvalidTag, ValueError):
+            raise BackendUnavailable(
+                f"version {version} of secret {secret_id} failed its integrity check "
+                f"(backend {backend_name!r}, key {key_id}): the stored ciphertext does not belong to this row"
+            ) from None
+        return plaintext.decode("utf-8")
+
+
+def _describe(exc: BaseException) -> str:
+    # Our own KeyUnavailable messages are written to be safe to show; anything
+    # else from a client library is reduced to its type, which cannot leak.
+    if isinstance(exc, KeyUnavailable):
+        return str(exc)
+    return type(exc).__name__

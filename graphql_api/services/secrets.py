@@ -1,0 +1,563 @@
+"""The secret lifecycle: create, read, list, change, rotate, roll back, delete,
+restore and destroy.
+
+Writes follow one pattern: read the secret, seal the new value *outside* any
+transaction (a backend call may be slow or remote), then in one transaction
+lock the row, check nothing moved, write the version and the audit event.
+If another writer got there first the whole attempt is retried, so a slow
+backend never holds a database lock.
+
+Value reads are fail-closed: the ACCESSED event is committed before the value
+is returned; if it cannot be, the caller gets AUDIT_UNAVAILABLE and no value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q, Subquery
+
+from graphql_api.errors import BadUserInput, Conflict, NotFound
+from graphql_api.services import validation
+from graphql_api.services.audit import Actor, AuditLog, AuditRecord
+from graphql_api.services.envelope import Envelope, SealedValue
+from models import AuditAction, RotationPolicy, Secret, SecretTag, SecretType, SecretVersion
+
+MAX_PAGE_SIZE = 500
+MAX_DAYS_AHEAD = 3650
+WRITE_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    name: str
+    secret_type: SecretType
+    value: str
+    usage: str | None = None
+    rotation_policy: RotationPolicy | None = None
+    tags: Sequence[str] | None = None
+    metadata: Any = None
+    encryption_backend: str | None = None
+
+    def __repr__(self) -> str:  # the value must never reach a log
+        return f"NewSecret(name={self.name!r}, secret_type={self.secret_type.value})"
+
+
+@dataclass(frozen=True)
+class SecretChanges:
+    value: str | None = None
+    usage: str | None = None
+    tags: Sequence[str] | None = None
+    metadata: Any = None
+    rotation_policy: RotationPolicy | None = None
+    expected_version: int | None = None
+    # usage may be cleared explicitly; None above means "unchanged".
+    clear_usage: bool = False
+
+    def __repr__(self) -> str:
+        return f"SecretChanges(value={'<set>' if self.value is not None else None}, expected_version={self.expected_version})"
+
+
+@dataclass(frozen=True)
+class SecretFilter:
+    name_contains: str | None = None
+    tags: Sequence[str] | None = None
+    secret_type: SecretType | None = None
+    include_inactive: bool = False
+
+
+@dataclass(frozen=True)
+class SecretPage:
+    secrets: list[Secret]
+    has_next_page: bool
+    total_count: int
+
+    @property
+    def end_cursor(self) -> str | None:
+        return encode_cursor(self.secrets[-1]) if self.secrets else None
+
+
+@dataclass(frozen=True)
+class RevealedValue:
+    secret_id: UUID
+    name: str
+    version: int
+    value: str
+
+    def __repr__(self) -> str:
+        return f"RevealedValue(secret_id={self.secret_id}, name={self.name!r}, version={self.version})"
+
+
+def encode_cursor(secret: Secret) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"n": secret.name}).encode()).decode()
+
+
+def decode_cursor(cursor: str, field: str = "after") -> str:
+    try:
+        name = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))["n"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeEncodeError):
+        raise BadUserInput(field, "is not a cursor returned by this API") from None
+    if not isinstance(name, str):
+        raise BadUserInput(field, "is not a cursor returned by this API")
+    return name
+
+
+def parse_secret_id(value: str, field: str = "id") -> UUID:
+    try:
+        return UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        raise BadUserInput(field, "is not a secret id (a UUID)") from None
+
+
+def due_date(policy: RotationPolicy, since: datetime) -> datetime | None:
+    days = policy.days
+    return None if days is None else since + timedelta(days=days)
+
+
+class SecretService:
+    def __init__(
+        self,
+        *,
+        envelope: Envelope,
+        audit: AuditLog,
+        default_rotation_days: int,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._envelope = envelope
+        self._audit = audit
+        self._default_policy = RotationPolicy.for_days(default_rotation_days)
+        self._now = now
+
+    # ---- reads -------------------------------------------------------------
+
+    async def get(self, workspace_id: str, secret_id: UUID) -> Secret | None:
+        return await Secret.get_or_none(id=secret_id, workspace_id=workspace_id, destroyed_at=None)
+
+    async def get_by_name(self, workspace_id: str, name: str) -> Secret | None:
+        validation.secret_name(name, "name")
+        return await Secret.get_or_none(workspace_id=workspace_id, name=name, destroyed_at=None)
+
+    async def require(self, workspace_id: str, secret_id: UUID) -> Secret:
+        secret = await self.get(workspace_id, secret_id)
+        if secret is None:
+            raise NotFound(f"secret {secret_id} not found in workspace {workspace_id!r}")
+        return secret
+
+    async def list(
+        self, workspace_id: str, *, first: int, after: str | None, filter: SecretFilter
+    ) -> SecretPage:
+        if not 1 <= first <= MAX_PAGE_SIZE:
+            raise BadUserInput("first", f"must be between 1 and {MAX_PAGE_SIZE}")
+        query = Secret.filter(workspace_id=workspace_id, destroyed_at=None)
+        if not filter.include_inactive:
+            query = query.filter(is_active=True)
+        if filter.secret_type is not None:
+            query = query.filter(secret_type=filter.secret_type)
+        if filter.name_contains:
+            query = query.filter(name__icontains=filter.name_contains)
+        for tag in validation.tags(filter.tags, "filter.tags"):
+            tagged = SecretTag.filter(workspace_id=workspace_id, tag=tag).values("secret_id")
+            query = query.filter(id__in=Subquery(tagged))
+        total = await query.count()
+        if after is not None:
+            query = query.filter(name__gt=decode_cursor(after))
+        rows = await query.order_by("name").limit(first + 1)
+        return SecretPage(secrets=rows[:first], has_next_page=len(rows) > first, total_count=total)
+
+    async def versions(self, secret_ids: Sequence[UUID]) -> dict[UUID, list[SecretVersion]]:
+        grouped: dict[UUID, list[SecretVersion]] = {secret_id: [] for secret_id in secret_ids}
+        rows = await SecretVersion.filter(secret_id__in=list(secret_ids)).order_by("secret_id", "version")
+        for row in rows:
+            grouped[row.secret_id].append(row)  # type: ignore[attr-defined]
+        return grouped
+
+    async def rotation_due(self, workspace_id: str, days_ahead: int) -> list[Secret]:
+        if not 0 <= days_ahead <= MAX_DAYS_AHEAD:
+            raise BadUserInput("daysAhead", f"must be between 0 and {MAX_DAYS_AHEAD}")
+        horizon = self._now() + timedelta(days=days_ahead)
+        return (
+            await Secret.filter(
+                workspace_id=workspace_id, destroyed_at=None, is_active=True, rotation_due_at__lte=horizon
+            )
+            .order_by("rotation_due_at", "name")
+        )
+
+    async def reveal(
+        self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor
+    ) -> RevealedValue:
+        secret = await self.require(workspace_id, secret_id)
+        if not secret.is_active:
+            raise NotFound(f"secret {secret_id} is deleted; restore it to read its value")
+        number = secret.current_version if version is None else version
+        row = await SecretVersion.get_or_none(secret_id=secret.id, version=number)
+        if row is None or row.ciphertext is None:
+            raise NotFound(f"version {number} of secret {secret_id} does not exist")
+        value = await self._open(secret, row)
+        async with self._audit.transaction() as connection:
+            await self._audit.append(
+                AuditRecord(
+                    workspace_id, AuditAction.ACCESSED, actor, secret.id, details={"name": secret.name, "version": number}
+                ),
+                connection,
+            )
+        return RevealedValue(secret.id, secret.name or "", number, value)
+
+    async def reveal_many(
+        self, workspace_id: str, names: Sequence[str] | None, actor: Actor
+    ) -> list[RevealedValue]:
+        query = Secret.filter(workspace_id=workspace_id, destroyed_at=None, is_active=True)
+        if names is not None:
+            wanted = list(dict.fromkeys(validation.secret_name(n, f"names[{i}]") for i, n in enumerate(names)))
+            query = query.filter(name__in=wanted)
+        secrets = await query.order_by("name")
+        if names is not None:
+            missing = sorted(set(wanted) - {s.name for s in secrets})
+            if missing:
+                raise NotFound(f"no active secret named {', '.join(missing)} in workspace {workspace_id!r}")
+        if not secrets:
+            return []
+        wanted_versions = Q(*(Q(secret_id=s.id, version=s.current_version) for s in secrets), join_type=Q.OR)
+        current = {row.secret_id: row for row in await SecretVersion.filter(wanted_versions)}  # type: ignore[attr-defined]
+        revealed: list[RevealedValue] = []
+        for secret in secrets:
+            row = current[secret.id]
+            value = await self._open(secret, row)
+            revealed.append(RevealedValue(secret.id, secret.name or "", row.version, value))
+        async with self._audit.transaction() as connection:
+            for item in revealed:
+                await self._audit.append(
+                    AuditRecord(
+                        workspace_id,
+                        AuditAction.ACCESSED,
+                        actor,
+                        item.secret_id,
+                        details={"name": item.name, "version": item.version, "bulk": True},
+                    ),
+                    connection,
+                )
+        return revealed
+
+    # ---- writes ------------------------------------------------------------
+
+    async def create(self, workspace_id: str, new: NewSecret, actor: Actor) -> Secret:
+        name = validation.secret_name(new.name)
+        validation.secret_value(new.value)
+        usage = validation.usage(new.usage)
+        tags = validation.tags(new.tags)
+        metadata = validation.metadata(new.metadata)
+        backend = self._envelope.backends.for_write(new.encryption_backend)
+        policy = new.rotation_policy or self._default_policy
+        if await Secret.exists(workspace_id=workspace_id, name=name):
+            raise Conflict(f"a secret named {name!r} already exists in workspace {workspace_id!r} (active or deleted)")
+
+        secret_id = uuid4()
+        sealed = await self._envelope.seal(
+            new.value, backend=backend, workspace_id=workspace_id, secret_id=secret_id, version=1
+        )
+        now = self._now()
+        try:
+            async with self._audit.transaction() as connection:
+                secret = await Secret.create(
+                    id=secret_id,
+                    workspace_id=workspace_id,
+                    name=name,
+                    secret_type=new.secret_type,
+                    usage=usage,
+                    tags=tags,
+                    metadata=metadata,
+                    rotation_policy=policy,
+                    last_rotated_at=None,
+                    rotation_due_at=due_date(policy, now),
+                    is_active=True,
+                    current_version=1,
+                    encryption_backend=backend.name,
+                    created_by_user_id=actor.user_id,
+                    updated_by_user_id=actor.user_id,
+                    created_at=now,
+                    updated_at=now,
+                    using_db=connection,
+                )
+                await self._write_version(secret, 1, sealed, actor, now, connection)
+                await self._write_tags(secret, tags, connection)
+                await self._audit.append(
+                    AuditRecord(
+                        workspace_id,
+                        AuditAction.CREATED,
+                        actor,
+                        secret.id,
+                        details={"name": name, "version": 1, "secret_type": new.secret_type.value, "backend": backend.name},
+                    ),
+                    connection,
+                )
+        except IntegrityError:
+            raise Conflict(f"a secret named {name!r} already exists in workspace {workspace_id!r} (active or deleted)") from None
+        return secret
+
+    async def update(self, workspace_id: str, secret_id: UUID, changes: SecretChanges, actor: Actor) -> Secret:
+        if changes.value is not None:
+            validation.secret_value(changes.value)
+        usage = validation.usage(changes.usage)
+        tags = validation.tags(changes.tags) if changes.tags is not None else None
+        metadata = validation.metadata(changes.metadata) if changes.metadata is not None else None
+
+        async def write(secret: Secret, sealed: SealedValue | None, connection: BaseDBAsyncClient) -> dict[str, Any]:
+            now = self._now()
+            changed: list[str] = []
+            if sealed is not None:
+                secret.current_version += 1
+                await self._write_version(secret, secret.current_version, sealed, actor, now, connection)
+                self._mark_rotated(secret, now)
+                changed.append("value")
+            if usage is not None or changes.clear_usage:
+                secret.usage = usage
+                changed.append("usage")
+            if tags is not None:
+                secret.tags = tags
+                await self._write_tags(secret, tags, connection, replace=True)
+                changed.append("tags")
+            if metadata is not None:
+                secret.metadata = metadata
+                changed.append("metadata")
+            if changes.rotation_policy is not None and changes.rotation_policy != secret.rotation_policy:
+                secret.rotation_policy = changes.rotation_policy
+                secret.rotation_due_at = due_date(secret.rotation_policy, secret.last_rotated_at or secret.created_at)
+                secret.rotation_notified_at = None
+                changed.append("rotationPolicy")
+            return {"changed": changed}
+
+        return await self._write_new_version(
+            workspace_id,
+            secret_id,
+            actor,
+            AuditAction.UPDATED,
+            value=lambda _secret: _ready(changes.value),
+            expected_version=changes.expected_version,
+            apply=write,
+        )
+
+    async def rotate(
+        self, workspace_id: str, secret_id: UUID, new_value: str | None, expected_version: int | None, actor: Actor
+    ) -> Secret:
+        if new_value is None:
+            secret = await self.require(workspace_id, secret_id)
+            raise BadUserInput(
+                "newValue",
+                f"no value generator serves secret type {secret.secret_type.value}; pass newValue",
+            )
+        validation.secret_value(new_value, "newValue")
+
+        async def write(secret: Secret, sealed: SealedValue | None, connection: BaseDBAsyncClient) -> dict[str, Any]:
+            assert sealed is not None
+            now = self._now()
+            secret.current_version += 1
+            await self._write_version(secret, secret.current_version, sealed, actor, now, connection)
+            self._mark_rotated(secret, now)
+            return {}
+
+        return await self._write_new_version(
+            workspace_id,
+            secret_id,
+            actor,
+            AuditAction.ROTATED,
+            value=lambda _secret: _ready(new_value),
+            expected_version=expected_version,
+            apply=write,
+        )
+
+    async def rollback(self, workspace_id: str, secret_id: UUID, to_version: int, actor: Actor) -> Secret:
+        async def old_value(secret: Secret) -> str:
+            if to_version == secret.current_version:
+                raise BadUserInput("toVersion", f"version {to_version} is already the current version")
+            row = await SecretVersion.get_or_none(secret_id=secret.id, version=to_version)
+            if row is None or row.ciphertext is None:
+                raise BadUserInput("toVersion", f"secret {secret_id} has no version {to_version}")
+            return await self._open(secret, row)
+
+        async def write(secret: Secret, sealed: SealedValue | None, connection: BaseDBAsyncClient) -> dict[str, Any]:
+            assert sealed is not None
+            now = self._now()
+            from_version = secret.current_version
+            secret.current_version += 1
+            await self._write_version(secret, secret.current_version, sealed, actor, now, connection)
+            # The restored value is as old as it was: the rotation clock is not reset.
+            return {"from_version": from_version, "to_version": to_version}
+
+        return await self._write_new_version(
+            workspace_id, secret_id, actor, AuditAction.ROLLED_BACK, value=old_value, expected_version=None, apply=write
+        )
+
+    async def set_active(self, workspace_id: str, secret_id: UUID, active: bool, actor: Actor) -> Secret:
+        action = AuditAction.RESTORED if active else AuditAction.DELETED
+        async with self._audit.transaction() as connection:
+            secret = await self._lock(workspace_id, secret_id, connection)
+            secret.is_active = active
+            secret.updated_at = self._now()
+            secret.updated_by_user_id = actor.user_id
+            await secret.save(using_db=connection, update_fields=["is_active", "updated_at", "updated_by_user_id"])
+            await self._audit.append(
+                AuditRecord(workspace_id, action, actor, secret.id, details={"name": secret.name}), connection
+            )
+        return secret
+
+    async def destroy(self, workspace_id: str, secret_id: UUID, actor: Actor) -> None:
+        """Erase every version's ciphertext and wrapped key; keep a tombstone.
+
+        The tombstone keeps the id (audit events refer to it) and nothing else
+        of the secret: name, usage, tags and metadata are cleared, and the
+        name may be used again.
+        """
+        async with self._audit.transaction() as connection:
+            secret = await self._lock(workspace_id, secret_id, connection)
+            name = secret.name
+            now = self._now()
+            await SecretVersion.filter(secret_id=secret.id).using_db(connection).update(ciphertext=None, wrapped_key=None)
+            await SecretTag.filter(secret_id=secret.id).using_db(connection).delete()
+            await Secret.filter(id=secret.id).using_db(connection).update(
+                name=None,
+                usage=None,
+                tags=[],
+                metadata={},
+                is_active=False,
+                rotation_due_at=None,
+                destroyed_at=now,
+                updated_at=now,
+                updated_by_user_id=actor.user_id,
+            )
+            await self._audit.append(
+                AuditRecord(
+                    workspace_id,
+                    AuditAction.DESTROYED,
+                    actor,
+                    secret.id,
+                    details={"name": name, "versions": secret.current_version},
+                ),
+                connection,
+            )
+
+    # ---- helpers -----------------------------------------------------------
+
+    async def _open(self, secret: Secret, row: SecretVersion) -> str:
+        assert row.ciphertext is not None and row.wrapped_key is not None
+        return await self._envelope.open(
+            ciphertext=row.ciphertext,
+            wrapped_key=row.wrapped_key,
+            backend_name=row.backend,
+            key_id=row.key_id,
+            workspace_id=secret.workspace_id,  # type: ignore[attr-defined]
+            secret_id=secret.id,
+            version=row.version,
+        )
+
+    async def _lock(self, workspace_id: str, secret_id: UUID, connection: BaseDBAsyncClient) -> Secret:
+        secret = (
+            await Secret.select_for_update()
+            .using_db(connection)
+            .get_or_none(id=secret_id, workspace_id=workspace_id, destroyed_at=None)
+        )
+        if secret is None:
+            raise NotFound(f"secret {secret_id} not found in workspace {workspace_id!r}")
+        return secret
+
+    async def _write_new_version(
+        self,
+        workspace_id: str,
+        secret_id: UUID,
+        actor: Actor,
+        action: AuditAction,
+        *,
+        value: Callable[[Secret], Awaitable[str | None]],
+        expected_version: int | None,
+        apply: Callable[[Secret, SealedValue | None, BaseDBAsyncClient], Awaitable[dict[str, Any]]],
+    ) -> Secret:
+        """Seal outside the transaction, then lock, re-check and write; retry on a race."""
+        for _attempt in range(WRITE_ATTEMPTS):
+            secret = await self.require(workspace_id, secret_id)
+            if not secret.is_active:
+                raise Conflict(f"secret {secret_id} is deleted; restore it first")
+            if expected_version is not None and expected_version != secret.current_version:
+                raise Conflict(
+                    f"expectedVersion is {expected_version} but the current version is {secret.current_version}"
+                )
+            plaintext = await value(secret)
+            sealed = None
+            if plaintext is not None:
+                backend = self._envelope.backends.for_write(secret.encryption_backend, "encryptionBackend")
+                sealed = await self._envelope.seal(
+                    plaintext,
+                    backend=backend,
+                    workspace_id=workspace_id,
+                    secret_id=secret.id,
+                    version=secret.current_version + 1,
+                )
+            async with self._audit.transaction() as connection:
+                locked = await self._lock(workspace_id, secret_id, connection)
+                if locked.current_version != secret.current_version or not locked.is_active:
+                    continue  # someone wrote meanwhile: the sealed version number is stale
+                details = await apply(locked, sealed, connection)
+                locked.updated_at = self._now()
+                locked.updated_by_user_id = actor.user_id
+                await locked.save(using_db=connection)
+                await self._audit.append(
+                    AuditRecord(
+                        workspace_id,
+                        action,
+                        actor,
+                        locked.id,
+                        details={"name": locked.name, "version": locked.current_version, **details},
+                    ),
+                    connection,
+                )
+                return locked
+        raise Conflict(f"secret {secret_id} changed concurrently {WRITE_ATTEMPTS} times; try again")
+
+    async def _write_version(
+        self,
+        secret: Secret,
+        version: int,
+        sealed: SealedValue,
+        actor: Actor,
+        now: datetime,
+        connection: BaseDBAsyncClient,
+    ) -> None:
+        await SecretVersion.create(
+            secret_id=secret.id,
+            version=version,
+            ciphertext=sealed.ciphertext,
+            wrapped_key=sealed.wrapped_key,
+            backend=sealed.backend,
+            key_id=sealed.key_id,
+            created_at=now,
+            created_by_user_id=actor.user_id,
+            using_db=connection,
+        )
+
+    async def _write_tags(
+        self, secret: Secret, tags: Sequence[str], connection: BaseDBAsyncClient, replace: bool = False
+    ) -> None:
+        if replace:
+            await SecretTag.filter(secret_id=secret.id).using_db(connection).delete()
+        if tags:
+            await SecretTag.bulk_create(
+                [SecretTag(secret_id=secret.id, workspace_id=secret.workspace_id, tag=tag) for tag in tags],  # type: ignore[attr-defined]
+                using_db=connection,
+            )
+
+    def _mark_rotated(self, secret: Secret, now: datetime) -> None:
+        secret.last_rotated_at = now
+        secret.rotation_due_at = due_date(secret.rotation_policy, now)
+        secret.rotation_notified_at = None
+
+
+async def _ready(value: T) -> T:
+    return value

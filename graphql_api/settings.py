@@ -1,0 +1,258 @@
+"""Typed settings, read once from the environment and an optional `.env` file.
+
+The environment wins over `.env`. Every problem is a ConfigError naming the
+variable, so that start-up can stop with one clear line; messages never echo
+the value of a sensitive variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from dotenv import dotenv_values
+
+from models.enums import ROTATION_DAY_CHOICES
+
+BUILTIN_BACKENDS = ("fernet", "aws_kms", "vault")
+
+
+class ConfigError(Exception):
+    """Bad configuration: `variable` is the environment variable to fix."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+        self.message = message
+
+
+class Sensitive:
+    """A configuration value that must never be printed (keys, tokens)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Sensitive('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sensitive) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".strongroom")
+    database_url: str = ""
+    encryption_backend: str = "fernet"
+    encryption_keys: tuple[Sensitive, ...] = ()
+    vault_url: str | None = None
+    vault_token: Sensitive | None = None
+    vault_mount_point: str = "transit"
+    vault_transit_key: str | None = None
+    vault_namespace: str | None = None
+    aws_kms_key_id: str | None = None
+    aws_region: str | None = None
+    aws_endpoint_url_kms: str | None = None
+    rotation_days: int = 90
+    audit_enabled: bool = True
+    audit_retention_days: int = 365
+    bootstrap_token: Sensitive | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    graphiql_enabled: bool = True
+    introspection_enabled: bool = True
+    log_level: str = "info"
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    trusted_proxies: tuple[str, ...] = ()
+    # Every variable seen (environment over .env), for plugins that read their own.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    @property
+    def database_url_redacted(self) -> str:
+        return redact_url(self.database_url)
+
+    @classmethod
+    def from_environ(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: Path | None = None,
+    ) -> Settings:
+        """Settings from `environ` (default os.environ) over `env_file` (default ./.env)."""
+        env = _merge_env(os.environ if environ is None else environ, env_file)
+        return _parse(env)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        from dataclasses import replace
+
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _merge_env(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
+    path = env_file if env_file is not None else Path(environ.get("STRONGROOM_ENV_FILE", ".env"))
+    merged: dict[str, str] = {}
+    if path.is_file():
+        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    merged.update(environ)
+    return merged
+
+
+def _parse(env: Mapping[str, str]) -> Settings:
+    def text(name: str, default: str | None = None) -> str | None:
+        value = env.get(name)
+        if value is None or value.strip() == "":
+            return default
+        return value.strip()
+
+    def integer(name: str, default: int, minimum: int = 1, maximum: int = 2**31) -> int:
+        raw = text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be a whole number (got {raw!r})") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(name, f"must be between {minimum} and {maximum} (got {value})")
+        return value
+
+    def boolean(name: str, default: bool) -> bool:
+        raw = text(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"must be true or false (got {raw!r})")
+
+    data_dir = Path(text("STRONGROOM_DATA_DIR", ".strongroom") or ".strongroom")
+
+    backend = (text("SECRET_ENCRYPTION_BACKEND", "fernet") or "fernet").lower()
+    if not backend.replace("_", "").isalnum():
+        raise ConfigError("SECRET_ENCRYPTION_BACKEND", f"is not a backend name (got {backend!r})")
+
+    keys: tuple[Sensitive, ...] = ()
+    raw_keys = text("SECRET_ENCRYPTION_KEY")
+    if raw_keys is not None:
+        parts = [part.strip() for part in raw_keys.split(",")]
+        for position, part in enumerate(parts, start=1):
+            if not is_fernet_key(part):
+                raise ConfigError(
+                    "SECRET_ENCRYPTION_KEY",
+                    f"key #{position} of {len(parts)} is not a Fernet key "
+                    "(32 bytes, url-safe base64); generate one with `strongroom keys generate`",
+                )
+        keys = tuple(Sensitive(part) for part in parts)
+
+    rotation_days = integer("SECRET_ROTATION_DAYS", 90)
+    if rotation_days not in ROTATION_DAY_CHOICES:
+        choices = ", ".join(str(d) for d in ROTATION_DAY_CHOICES)
+        raise ConfigError("SECRET_ROTATION_DAYS", f"must be one of {choices} (got {rotation_days})")
+
+    database_url = text("DATABASE_URL") or f"sqlite://{(data_dir / 'strongroom.db').as_posix()}"
+    database_url = _check_database_url(database_url)
+
+    vault_url = text("VAULT_URL")
+    if vault_url is not None and urlsplit(vault_url).scheme not in ("http", "https"):
+        raise ConfigError("VAULT_URL", "must be an http:// or https:// URL")
+    kms_endpoint = text("AWS_ENDPOINT_URL_KMS")
+    if kms_endpoint is not None and urlsplit(kms_endpoint).scheme not in ("http", "https"):
+        raise ConfigError("AWS_ENDPOINT_URL_KMS", "must be an http:// or https:// URL")
+
+    bootstrap = text("STRONGROOM_BOOTSTRAP_TOKEN")
+    if bootstrap is not None and len(bootstrap) < 32:
+        raise ConfigError(
+            "STRONGROOM_BOOTSTRAP_TOKEN", "must be at least 32 characters of high-entropy text"
+        )
+    vault_token = text("VAULT_TOKEN")
+
+    log_level = (text("STRONGROOM_LOG_LEVEL", "info") or "info").lower()
+    if log_level not in ("critical", "error", "warning", "info", "debug"):
+        raise ConfigError("STRONGROOM_LOG_LEVEL", f"must be one of error, warning, info, debug (got {log_level!r})")
+
+    proxies = tuple(p.strip() for p in (text("STRONGROOM_TRUSTED_PROXIES") or "").split(",") if p.strip())
+
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        encryption_backend=backend,
+        encryption_keys=keys,
+        vault_url=vault_url,
+        vault_token=Sensitive(vault_token) if vault_token else None,
+        vault_mount_point=text("VAULT_MOUNT_POINT", "transit") or "transit",
+        vault_transit_key=text("VAULT_TRANSIT_KEY"),
+        vault_namespace=text("VAULT_NAMESPACE"),
+        aws_kms_key_id=text("AWS_KMS_KEY_ID"),
+        aws_region=text("AWS_REGION"),
+        aws_endpoint_url_kms=kms_endpoint,
+        rotation_days=rotation_days,
+        audit_enabled=boolean("ENABLE_SECRET_AUDIT_LOGGING", True),
+        audit_retention_days=integer("SECRET_AUDIT_RETENTION_DAYS", 365, maximum=36500),
+        bootstrap_token=Sensitive(bootstrap) if bootstrap else None,
+        host=text("STRONGROOM_HOST", "127.0.0.1") or "127.0.0.1",
+        port=integer("STRONGROOM_PORT", 8000, minimum=0, maximum=65535),
+        graphiql_enabled=boolean("STRONGROOM_GRAPHIQL", True),
+        introspection_enabled=boolean("STRONGROOM_INTROSPECTION", True),
+        log_level=log_level,
+        max_query_depth=integer("STRONGROOM_MAX_QUERY_DEPTH", 12, maximum=100),
+        max_aliases=integer("STRONGROOM_MAX_ALIASES", 30, maximum=1000),
+        max_tokens=integer("STRONGROOM_MAX_TOKENS", 5000, maximum=1_000_000),
+        trusted_proxies=proxies,
+        environ=dict(env),
+    )
+
+
+def is_fernet_key(candidate: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(candidate.encode("ascii"))) == 32
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return False
+
+
+def _check_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "postgresql":
+        # Tortoise names the asyncpg engine "postgres"; accept the libpq spelling too.
+        url = urlunsplit(("postgres", *parts[1:]))
+        scheme = "postgres"
+    if scheme not in ("sqlite", "postgres"):
+        raise ConfigError(
+            "DATABASE_URL", f"must start with sqlite:// or postgres:// (got {redact_url(url)!r})"
+        )
+    if scheme == "postgres" and not parts.path.strip("/"):
+        raise ConfigError("DATABASE_URL", "names no database (postgres://user@host:port/DATABASE)")
+    if scheme == "sqlite" and not (parts.netloc + parts.path):
+        raise ConfigError("DATABASE_URL", "names no file (sqlite:///absolute/path or sqlite://relative/path)")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,44 @@
+"""Tortoise ORM models of Strongroom; nothing but models and enums lives here.
+
+Tortoise discovers models from this module (app label ``models``).
+"""
+
+from __future__ import annotations
+
+from models.access import ApiToken, Principal, RoleBinding
+from models.audit import AuditChainHead, SecretAudit
+from models.enums import AuditAction, KeyRotationStatus, Role, RotationPolicy, SecretType
+from models.key_rotation import KeyRotationJob
+from models.secret import Secret, SecretTag, SecretVersion
+from models.workspace import Workspace
+
+__models__ = [
+    Workspace,
+    Secret,
+    SecretTag,
+    SecretVersion,
+    SecretAudit,
+    AuditChainHead,
+    Principal,
+    RoleBinding,
+    ApiToken,
+    KeyRotationJob,
+]
+
+__all__ = [
+    "ApiToken",
+    "AuditAction",
+    "AuditChainHead",
+    "KeyRotationJob",
+    "KeyRotationStatus",
+    "Principal",
+    "Role",
+    "RoleBinding",
+    "RotationPolicy",
+    "Secret",
+    "SecretAudit",
+    "SecretTag",
+    "SecretType",
+    "SecretVersion",
+    "Workspace",
+]

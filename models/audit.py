@@ -1,0 +1,51 @@
+"""The audit trail: one row per operation, hash-chained per workspace."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.enums import AuditAction
+
+
+class SecretAudit(Model):
+    id = fields.UUIDField(primary_key=True)
+    # Monotonic per workspace; with prev_hash/hash it makes gaps and
+    # reordering detectable.
+    seq = fields.BigIntField()
+    workspace_id = fields.CharField(max_length=63)
+    secret_id = fields.UUIDField(null=True)
+    action = fields.CharEnumField(AuditAction, max_length=32)
+    user_id = fields.UUIDField(null=True)
+    ip_address = fields.CharField(max_length=64, null=True)
+    user_agent = fields.CharField(max_length=512, null=True)
+    details = fields.JSONField(default=dict)
+    success = fields.BooleanField()
+    created_at = fields.DatetimeField()
+    prev_hash = fields.CharField(max_length=64)
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "secret_audit"
+        unique_together = (("workspace_id", "seq"),)
+        indexes = (
+            ("workspace_id", "secret_id", "seq"),
+            ("workspace_id", "action", "seq"),
+            # Retention purges by age across workspaces.
+            ("created_at",),
+        )
+
+
+class AuditChainHead(Model):
+    """The newest event of each workspace's chain.
+
+    Writers lock this row (SELECT ... FOR UPDATE on PostgreSQL) to append, so
+    concurrent writers on one workspace serialize without a table lock.
+    """
+
+    workspace_id = fields.CharField(primary_key=True, max_length=63)
+    seq = fields.BigIntField()
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "audit_chain_head"

@@ -1,0 +1,94 @@
+"""Secrets and their versions.
+
+A secret row holds metadata only; every value lives, encrypted, in a
+secret_version row. Versions are never rewritten except by key rotation (which
+rewraps the data key only) and destroy (which erases ciphertext and key).
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.enums import RotationPolicy, SecretType
+
+
+class Secret(Model):
+    id = fields.UUIDField(primary_key=True)
+    workspace: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Workspace", related_name="secrets", on_delete=fields.RESTRICT
+    )
+    # NULL only for destroyed secrets: a destroyed secret keeps its row (audit
+    # events refer to its id) but gives its name back to the workspace.
+    name = fields.CharField(max_length=128, null=True)
+    secret_type = fields.CharEnumField(SecretType, max_length=32)
+    usage = fields.TextField(null=True)
+    tags = fields.JSONField(default=list)
+    metadata = fields.JSONField(default=dict)
+    rotation_policy = fields.CharEnumField(RotationPolicy, max_length=32)
+    last_rotated_at = fields.DatetimeField(null=True)
+    rotation_due_at = fields.DatetimeField(null=True)
+    rotation_notified_at = fields.DatetimeField(null=True)
+    is_active = fields.BooleanField(default=True)
+    current_version = fields.IntField(default=1)
+    encryption_backend = fields.CharField(max_length=64)
+    created_by_user_id = fields.UUIDField(null=True)
+    updated_by_user_id = fields.UUIDField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    destroyed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "secret"
+        # Serves lookups by name and keyset pagination ordered by name.
+        unique_together = (("workspace", "name"),)
+        indexes = (("workspace_id", "rotation_due_at"),)
+
+    def __repr__(self) -> str:
+        return f"<Secret {self.id} {self.workspace_id}/{self.name} v{self.current_version}>"  # type: ignore[attr-defined]
+
+
+class SecretTag(Model):
+    """One row per (secret, tag): an index for the tag filter.
+
+    The tag list shown to clients is Secret.tags; this table is written in the
+    same transaction and exists so that filtering by tags is an indexed join
+    on every database instead of a dialect-specific JSON query.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    secret: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Secret", related_name="tag_rows", on_delete=fields.CASCADE
+    )
+    workspace_id = fields.CharField(max_length=63)
+    tag = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "secret_tag"
+        unique_together = (("secret", "tag"),)
+        indexes = (("workspace_id", "tag"),)
+
+
+class SecretVersion(Model):
+    id = fields.BigIntField(primary_key=True)
+    secret: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Secret", related_name="versions", on_delete=fields.CASCADE
+    )
+    version = fields.IntField()
+    # nonce || AES-256-GCM(value); NULL once destroyed.
+    ciphertext = fields.BinaryField(null=True)
+    # The data key as wrapped by `backend` under `key_id`; NULL once destroyed.
+    wrapped_key = fields.BinaryField(null=True)
+    backend = fields.CharField(max_length=64)
+    key_id = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField()
+    created_by_user_id = fields.UUIDField(null=True)
+
+    class Meta:
+        table = "secret_version"
+        unique_together = (("secret", "version"),)
+        # Key rotation walks the versions still under an old key.
+        indexes = (("backend", "key_id"),)
+
+    def __repr__(self) -> str:
+        return f"<SecretVersion {self.secret_id} v{self.version} {self.backend}:{self.key_id}>"  # type: ignore[attr-defined]

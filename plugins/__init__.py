@@ -1,0 +1,30 @@
+"""Strongroom's public plugin API.
+
+`hookimpl` marks implementations; `plugins.hookspecs` is the contract;
+`plugins.interfaces` holds the Protocols a plugin's objects satisfy.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from plugins.interfaces import (
+    BackendStatus,
+    EncryptionBackend,
+    KeyContext,
+    KeyUnavailable,
+    PluginConfig,
+    WrappedKey,
+)
+
+hookimpl = pluggy.HookimplMarker("strongroom")
+
+__all__ = [
+    "BackendStatus",
+    "EncryptionBackend",
+    "KeyContext",
+    "KeyUnavailable",
+    "PluginConfig",
+    "WrappedKey",
+    "hookimpl",
+]

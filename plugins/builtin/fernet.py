@@ -1,0 +1,142 @@
+"""The default encryption backend: a Fernet keyring (MultiFernet semantics).
+
+The keyring comes from SECRET_ENCRYPTION_KEY (comma-separated, first is
+primary) or, in development, from `<data dir>/fernet.keys`, generated once with
+mode 0600. Each key is identified by a digest of itself, so the version row can
+name the key that wrapped its data key without revealing it.
+
+Fernet has no associated data, so the wrapped payload starts with a SHA-256
+digest of the key context and unwrap refuses a payload bound to another
+secret: a wrapped key copied to another row fails even before AES-GCM would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pluggy
+from cryptography.fernet import Fernet, InvalidToken
+
+from plugins.interfaces import BackendStatus, KeyContext, KeyUnavailable, PluginConfig, WrappedKey
+
+hookimpl = pluggy.HookimplMarker("strongroom")
+logger = logging.getLogger(__name__)
+
+NAME = "fernet"
+KEYRING_FILE = "fernet.keys"
+_DIGEST_SIZE = 32
+
+
+def fernet_key_id(key: str) -> str:
+    return "fernet-" + hashlib.sha256(key.encode("ascii")).hexdigest()[:16]
+
+
+def context_digest(context: KeyContext) -> bytes:
+    canonical = json.dumps(dict(context), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).digest()
+
+
+class FernetBackend:
+    """EncryptionBackend over a local keyring; the first key wraps."""
+
+    name = NAME
+
+    def __init__(self, keys: Sequence[str], keyring_file: Path | None = None) -> None:
+        if not keys:
+            raise ValueError("SECRET_ENCRYPTION_KEY: the Fernet keyring is empty")
+        self._keys = {fernet_key_id(key): Fernet(key) for key in keys}
+        self._primary_id = fernet_key_id(keys[0])
+        self.keyring_file = keyring_file
+
+    def __repr__(self) -> str:
+        return f"<FernetBackend primary={self._primary_id} keys={len(self._keys)}>"
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._keys)
+
+    async def wrap(self, data_key: bytes, context: KeyContext) -> WrappedKey:
+        token = self._keys[self._primary_id].encrypt(context_digest(context) + data_key)
+        return WrappedKey(ciphertext=token, key_id=self._primary_id)
+
+    async def unwrap(self, wrapped: WrappedKey, context: KeyContext) -> bytes:
+        fernet = self._keys.get(wrapped.key_id)
+        if fernet is None:
+            raise KeyUnavailable(f"fernet key {wrapped.key_id} is not in the keyring")
+        try:
+            payload = fernet.decrypt(wrapped.ciphertext)
+        except InvalidToken:
+            raise KeyUnavailable(
+                f"fernet key {wrapped.key_id} cannot decrypt this data key (wrong key or altered data)"
+            ) from None
+        digest, data_key = payload[:_DIGEST_SIZE], payload[_DIGEST_SIZE:]
+        if not hmac.compare_digest(digest, context_digest(context)):
+            raise KeyUnavailable(
+                f"data key wrapped by fernet key {wrapped.key_id} belongs to another secret"
+            )
+        return data_key
+
+    async def current_key_id(self) -> str:
+        return self._primary_id
+
+    async def health(self) -> BackendStatus:
+        probe = os.urandom(32)
+        context = {"workspace_id": "-", "secret_id": "health"}
+        try:
+            ok = await self.unwrap(await self.wrap(probe, context), context) == probe
+        except Exception as exc:  # health reports, never raises
+            return BackendStatus(healthy=False, key_id=self._primary_id, error=type(exc).__name__)
+        return BackendStatus(healthy=ok, key_id=self._primary_id, error=None if ok else "round trip failed")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def load_or_create_keyring(data_dir: Path) -> tuple[list[str], Path]:
+    """The development keyring in the data directory, created once (0600)."""
+    path = data_dir / KEYRING_FILE
+    if path.exists():
+        keys = [line.strip() for line in path.read_text("ascii").splitlines() if line.strip()]
+        if not keys:
+            raise ValueError(f"SECRET_ENCRYPTION_KEY: {path} holds no Fernet key")
+        for key in keys:
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(f"SECRET_ENCRYPTION_KEY: {path} holds a malformed Fernet key") from None
+        return keys, path
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = Fernet.generate_key().decode("ascii")
+    # O_EXCL: two processes starting together must not write two different keys.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return load_or_create_keyring(data_dir)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    logger.warning(
+        "SECRET_ENCRYPTION_KEY is not set: generated a development Fernet key in %s (mode 0600). "
+        "Back it up: without it no secret can be decrypted. In production pass keys by environment.",
+        path,
+    )
+    return [key], path
+
+
+@hookimpl(trylast=True)
+def register_encryption_backends(config: PluginConfig) -> Iterable[FernetBackend]:
+    settings = config.settings
+    configured = [k.reveal() for k in settings.encryption_keys] if settings is not None else []
+    if not configured and config.environ.get("SECRET_ENCRYPTION_KEY"):
+        configured = [k.strip() for k in config.environ["SECRET_ENCRYPTION_KEY"].split(",")]
+    if configured:
+        return [FernetBackend(configured)]
+    keys, path = load_or_create_keyring(config.data_dir)
+    return [FernetBackend(keys, keyring_file=path)]

@@ -1,0 +1,42 @@
+"""THE plugin contract of Strongroom: every hook, typed and documented.
+
+Hooks are synchronous (pluggy cannot await) and return objects whose methods
+are async, like datasette's `register_*` hooks. A plugin needs only::
+
+    import pluggy
+    hookimpl = pluggy.HookimplMarker("strongroom")
+
+and an entry point in the `strongroom` group of its distribution::
+
+    [project.entry-points.strongroom]
+    my_backend = "my_package.plugin"
+
+A hook implementation may accept any subset of a hook's arguments, by name.
+Builtins are registered through these same hooks with `trylast=True`, so a
+third-party implementation runs first and can take a builtin's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pluggy
+
+from plugins.interfaces import EncryptionBackend, PluginConfig
+
+PROJECT_NAME = "strongroom"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_encryption_backends(config: PluginConfig) -> Iterable[EncryptionBackend] | None:
+    """Return the encryption backends this plugin provides, ready to use.
+
+    Return only backends whose configuration is present in `config.environ`
+    (an unconfigured backend is simply not available); raise
+    `ValueError("VARIABLE: what is wrong")` when configuration is present but
+    malformed, and start-up stops naming VARIABLE. When two plugins return a
+    backend of the same `name`, the first registered wins (third parties run
+    before builtins).
+    """

@@ -1,0 +1,90 @@
+"""The interfaces plugins implement.
+
+These are Protocols: a third-party plugin satisfies them by shape and never
+needs to import Strongroom. Each interface states its contract here and ships
+with a test double (`plugins.memory.InMemoryBackend` for EncryptionBackend),
+the way httpx pairs BaseTransport with MockTransport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+#: What a data key is bound to: {"workspace_id": ..., "secret_id": ...}. A
+#: backend that supports it must refuse to unwrap under another context
+#: (AWS KMS EncryptionContext, Vault's associated data, a digest for Fernet).
+KeyContext = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    """A data key encrypted by a backend, and the id of the key that did it."""
+
+    ciphertext: bytes = field(repr=False)
+    key_id: str
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    healthy: bool
+    key_id: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """What every plugin hook receives to configure itself.
+
+    `environ` holds every variable of the environment and the `.env` file, so a
+    third-party plugin reads its own settings without importing ours;
+    `settings` is Strongroom's typed Settings for the builtins.
+    """
+
+    environ: Mapping[str, str]
+    data_dir: Path
+    settings: Any = None
+
+
+class KeyUnavailable(Exception):
+    """Raised by a backend when a key cannot be used: unknown id, wrong
+    material, revoked, disabled or the service is unreachable.
+
+    The message is shown to clients: it names the backend and key id, never key
+    material or plaintext.
+    """
+
+
+@runtime_checkable
+class EncryptionBackend(Protocol):
+    """Wraps and unwraps data keys (DEKs); it never sees secret values.
+
+    Contract:
+    - `name` is unique among backends and stored on every version row; it must
+      never change for a backend whose keys wrap stored data.
+    - `wrap(data_key, context)` encrypts a 32-byte data key under the backend's
+      current key and returns the ciphertext with that key's id. It must bind
+      the result to `context` when the backend can.
+    - `unwrap(wrapped, context)` returns the data key, using the key named by
+      `wrapped.key_id` (which may be older than the current one). It raises
+      KeyUnavailable (or any exception, which is treated the same) when it
+      cannot; it must not return a wrong key silently.
+    - `current_key_id()` names the key `wrap` would use now.
+    - `health()` answers whether wrap and unwrap work right now.
+    - `aclose()` releases connections; called once at shutdown.
+    All methods may be called concurrently. None may log key material.
+    """
+
+    name: str
+
+    async def wrap(self, data_key: bytes, context: KeyContext) -> WrappedKey: ...
+
+    async def unwrap(self, wrapped: WrappedKey, context: KeyContext) -> bytes: ...
+
+    async def current_key_id(self) -> str: ...
+
+    async def health(self) -> BackendStatus: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,52 @@
+"""The plugin manager: builtins plus every `strongroom` entry point."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from types import ModuleType
+
+import pluggy
+
+from plugins import hookspecs
+from plugins.builtin import fernet
+from plugins.interfaces import EncryptionBackend, PluginConfig
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_PLUGINS: Sequence[ModuleType] = (fernet,)
+
+
+def build_plugin_manager(
+    *, load_entry_points: bool = True, extra: Sequence[object] = ()
+) -> pluggy.PluginManager:
+    """A manager with the builtins, `extra` plugin objects, and (by default)
+    every installed distribution's `strongroom` entry points."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    for module in BUILTIN_PLUGINS:
+        manager.register(module, name=f"strongroom.builtin.{module.__name__.rsplit('.', 1)[-1]}")
+    for plugin in extra:
+        manager.register(plugin)
+    if load_entry_points:
+        loaded = manager.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+        if loaded:
+            logger.info("loaded %d plugin(s) from entry points", loaded)
+    return manager
+
+
+def collect_encryption_backends(
+    manager: pluggy.PluginManager, config: PluginConfig
+) -> dict[str, EncryptionBackend]:
+    """Every available backend by name; the first registration of a name wins.
+
+    pluggy calls third-party implementations before the `trylast` builtins,
+    so a plugin can replace a builtin backend by returning one of its name.
+    """
+    backends: dict[str, EncryptionBackend] = {}
+    for result in manager.hook.register_encryption_backends(config=config):
+        for backend in result or ():
+            if not isinstance(backend, EncryptionBackend):
+                raise TypeError(f"{backend!r} does not implement EncryptionBackend")
+            backends.setdefault(backend.name, backend)
+    return backends
