@@ -141,7 +141,7 @@ def client_address(connection: HTTPConnection, trusted_proxies: Sequence[str]) -
     return hops[0] if hops else peer
 
 
-class StrongroomGraphQL(GraphQL):  # type: ignore[type-arg]
+class StrongroomGraphQL(GraphQL):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         self.services = services
         super().__init__(build_schema(services.settings), **kwargs)

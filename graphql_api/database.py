@@ -82,7 +82,7 @@ async def check_reachable(settings: Settings) -> None:
         connection = await asyncio.wait_for(
             asyncpg.connect(_asyncpg_dsn(settings.database_url)), CONNECT_TIMEOUT_SECONDS
         )
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise ConfigError(
             "DATABASE_URL",
             f"cannot connect to {settings.database_url_redacted} ({type(exc).__name__})",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,9 +251,16 @@ def _check_database_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with any password replaced, safe for messages and logs.
+
+    Textual rather than parsed: a password with an unencoded '#', '/' or '?'
+    confuses URL parsers, which would then see no password and echo it.
+    """
+    match = _USERINFO_PASSWORD.match(url)
+    if match is None:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return f"{match.group(1)}***{match.group(3)}"
+
+
+# scheme://user:PASSWORD@rest, the password running to the last '@'.
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)(.*)(@[^@]*)$", re.S)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
 
 from models.enums import Role
+
+if TYPE_CHECKING:
+    from models.workspace import Workspace
 
 
 class Principal(Model):
@@ -20,10 +25,10 @@ class Principal(Model):
 
 class RoleBinding(Model):
     id = fields.BigIntField(primary_key=True)
-    principal: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    principal: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
         "models.Principal", related_name="bindings", on_delete=fields.CASCADE
     )
-    workspace: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="bindings", on_delete=fields.CASCADE
     )
     role = fields.CharEnumField(Role, max_length=16)
@@ -36,7 +41,7 @@ class RoleBinding(Model):
 
 class ApiToken(Model):
     id = fields.UUIDField(primary_key=True)
-    principal: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    principal: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
         "models.Principal", related_name="tokens", on_delete=fields.CASCADE
     )
     name = fields.CharField(max_length=128)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -19,7 +21,7 @@ class SecretAudit(Model):
     user_id = fields.UUIDField(null=True)
     ip_address = fields.CharField(max_length=64, null=True)
     user_agent = fields.CharField(max_length=512, null=True)
-    details = fields.JSONField(default=dict)
+    details: Any = fields.JSONField(default=dict)
     success = fields.BooleanField()
     created_at = fields.DatetimeField()
     prev_hash = fields.CharField(max_length=64)

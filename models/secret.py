@@ -7,15 +7,20 @@ rewraps the data key only) and destroy (which erases ciphertext and key).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
 
 from models.enums import RotationPolicy, SecretType
 
+if TYPE_CHECKING:
+    from models.workspace import Workspace
+
 
 class Secret(Model):
     id = fields.UUIDField(primary_key=True)
-    workspace: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="secrets", on_delete=fields.RESTRICT
     )
     # NULL only for destroyed secrets: a destroyed secret keeps its row (audit
@@ -23,8 +28,8 @@ class Secret(Model):
     name = fields.CharField(max_length=128, null=True)
     secret_type = fields.CharEnumField(SecretType, max_length=32)
     usage = fields.TextField(null=True)
-    tags = fields.JSONField(default=list)
-    metadata = fields.JSONField(default=dict)
+    tags: Any = fields.JSONField(default=list)
+    metadata: Any = fields.JSONField(default=dict)
     rotation_policy = fields.CharEnumField(RotationPolicy, max_length=32)
     last_rotated_at = fields.DatetimeField(null=True)
     rotation_due_at = fields.DatetimeField(null=True)
@@ -57,7 +62,7 @@ class SecretTag(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    secret: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    secret: fields.ForeignKeyRelation[Secret] = fields.ForeignKeyField(
         "models.Secret", related_name="tag_rows", on_delete=fields.CASCADE
     )
     workspace_id = fields.CharField(max_length=63)
@@ -71,7 +76,7 @@ class SecretTag(Model):
 
 class SecretVersion(Model):
     id = fields.BigIntField(primary_key=True)
-    secret: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    secret: fields.ForeignKeyRelation[Secret] = fields.ForeignKeyField(
         "models.Secret", related_name="versions", on_delete=fields.CASCADE
     )
     version = fields.IntField()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -38,7 +39,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     cache keys on the rule tuple, so per-request rule classes would defeat it.
     """
     settings = settings or Settings()
-    rules = [depth_rule(settings.max_query_depth, None), alias_rule(settings.max_aliases)]
+    rules: list[type[ASTValidationRule]] = [depth_rule(settings.max_query_depth, None), alias_rule(settings.max_aliases)]
     max_tokens = settings.max_tokens
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(rules),

@@ -47,7 +47,8 @@ def map_error(error: GraphQLError) -> GraphQLError:
             original.message, nodes=error.nodes, source=error.source, positions=error.positions,
             path=error.path, extensions=original.extensions,
         )
-    if original is None:
+    if original is None or isinstance(original, GraphQLError):
+        # GraphQL's own parse, validation and coercion errors: the client's input.
         return GraphQLError(
             sanitize_message(error.message), nodes=error.nodes, source=error.source,
             positions=error.positions, path=error.path, extensions={"code": "BAD_USER_INPUT"},

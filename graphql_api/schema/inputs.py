@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.scalars import JSON
 
-from graphql_api.schema.types import RotationPolicy, SecretType, Role
+from graphql_api.schema.types import Role, RotationPolicy, SecretType
 from graphql_api.services import secrets as domain
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import strawberry
 from strawberry.types import Info
 
@@ -71,7 +70,7 @@ class Query:
         filter: SecretFilter | None = None,
     ) -> types.SecretConnection:
         await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
-        page = await info.context.services.secrets.list(
+        page = await info.context.services.secrets.page(
             workspace_id, first=_or(first, 50), after=after, filter=(filter or SecretFilter()).to_domain()
         )
         return secret_connection(page)

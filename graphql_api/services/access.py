@@ -77,9 +77,10 @@ class Authorizer:
         """
         if not identity.may(permission, workspace_id):
             raise Forbidden(f"not allowed to {permission.value} in workspace {workspace_id!r}")
-        if identity.is_superadmin or workspace_id in identity.roles:
-            if not await Workspace.exists(id=workspace_id):
-                raise NotFound(f"workspace {workspace_id!r} does not exist")
+        # A binding implies the workspace exists (foreign key); only a
+        # superadmin can name one that does not.
+        if identity.is_superadmin and not await Workspace.exists(id=workspace_id):
+            raise NotFound(f"workspace {workspace_id!r} does not exist")
 
     def require_superadmin(self, identity: Identity, action: str) -> None:
         if not identity.is_superadmin:

@@ -52,7 +52,7 @@ class PrincipalService:
             raise Forbidden("only a superadmin may create a superadmin")
         if not self._may_manage(identity, workspace_ids):
             raise Forbidden("not allowed to manage principals in every workspace of these bindings")
-        existing = set(await Workspace.filter(id__in=workspace_ids).values_list("id", flat=True))
+        existing = {str(w) for w in await Workspace.filter(id__in=workspace_ids).values_list("id", flat=True)}
         missing = [w for w in workspace_ids if w not in existing]
         if missing:
             raise NotFound(f"workspace {missing[0]!r} does not exist")

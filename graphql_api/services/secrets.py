@@ -154,7 +154,7 @@ class SecretService:
             raise NotFound(f"secret {secret_id} not found in workspace {workspace_id!r}")
         return secret
 
-    async def list(
+    async def page(
         self, workspace_id: str, *, first: int, after: str | None, filter: SecretFilter
     ) -> SecretPage:
         if not 1 <= first <= MAX_PAGE_SIZE:
@@ -320,7 +320,7 @@ class SecretService:
                 self._mark_rotated(secret, now)
                 changed.append("value")
             if usage is not None or changes.clear_usage:
-                secret.usage = usage
+                secret.usage = usage  # type: ignore[assignment]  # nullable column
                 changed.append("usage")
             if tags is not None:
                 secret.tags = tags

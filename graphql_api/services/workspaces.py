@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -37,7 +39,5 @@ class WorkspaceService:
 
     async def ensure_default(self) -> None:
         if not await Workspace.exists(id=DEFAULT_WORKSPACE):
-            try:
+            with suppress(Conflict):  # another replica made it first
                 await self.create(DEFAULT_WORKSPACE, "Default")
-            except Conflict:
-                pass  # another replica made it first

@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -102,7 +103,11 @@ def load_or_create_keyring(data_dir: Path) -> tuple[list[str], Path]:
     """The development keyring in the data directory, created once (0600)."""
     path = data_dir / KEYRING_FILE
     if path.exists():
-        keys = [line.strip() for line in path.read_text("ascii").splitlines() if line.strip()]
+        try:
+            text = path.read_text("ascii")
+        except (UnicodeDecodeError, OSError):
+            raise ValueError(f"SECRET_ENCRYPTION_KEY: {path} is not a readable Fernet keyring") from None
+        keys = [line.strip() for line in text.splitlines() if line.strip()]
         if not keys:
             raise ValueError(f"SECRET_ENCRYPTION_KEY: {path} holds no Fernet key")
         for key in keys:
@@ -113,15 +118,22 @@ def load_or_create_keyring(data_dir: Path) -> tuple[list[str], Path]:
         return keys, path
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Fernet.generate_key().decode("ascii")
-    # O_EXCL: two processes starting together must not write two different keys.
+    # Written whole to a private temporary file, then linked into place: two
+    # processes starting together never see a half-written keyring, and the
+    # loser of the race reads the winner's key instead of writing its own.
+    fd, temporary = tempfile.mkstemp(prefix=".fernet-", dir=data_dir)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return load_or_create_keyring(data_dir)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(key + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o600)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return load_or_create_keyring(data_dir)
+    finally:
+        os.unlink(temporary)
     logger.warning(
         "SECRET_ENCRYPTION_KEY is not set: generated a development Fernet key in %s (mode 0600). "
         "Back it up: without it no secret can be decrypted. In production pass keys by environment.",
