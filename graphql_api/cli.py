@@ -4,6 +4,7 @@
     strongroom migrate                       apply pending migrations
     strongroom schema [--output FILE]        print the GraphQL schema (SDL)
     strongroom token bootstrap               a new superadmin token, straight in the database
+    strongroom keys generate                 print a new Fernet key
 
 Bad configuration exits with status 2 and one line naming the variable.
 """
@@ -41,6 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.with_overrides(**overrides)
+    # Check the database before anything writes to the data directory.
+    asyncio.run(database.check_reachable(settings))
     _configure_logging(settings.log_level)
     app = create_app(settings, migrate_on_start=False)
     asyncio.run(database.migrate(settings))
@@ -97,6 +100,14 @@ def cmd_token_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    from cryptography.fernet import Fernet
+
+    # Printed for the operator to put in SECRET_ENCRYPTION_KEY; never logged.
+    print(Fernet.generate_key().decode("ascii"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="strongroom", description="Strongroom secret-management server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     token_commands = token.add_subparsers(dest="token_command", required=True)
     boot = token_commands.add_parser("bootstrap", help="a new superadmin token, written straight to the database")
     boot.set_defaults(handler=cmd_token_bootstrap)
+    keys = commands.add_parser("keys", help="encryption keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    generate = key_commands.add_parser("generate", help="print a new Fernet key for SECRET_ENCRYPTION_KEY")
+    generate.set_defaults(handler=cmd_keys_generate)
     return parser
 
 

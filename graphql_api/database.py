@@ -72,8 +72,10 @@ def _prepare_sqlite_dir(settings: Settings) -> None:
 
 
 async def check_reachable(settings: Settings) -> None:
-    """Raise ConfigError(DATABASE_URL) when the database does not answer."""
-    _prepare_sqlite_dir(settings)
+    """Raise ConfigError(DATABASE_URL) when the database does not answer.
+
+    An embedded SQLite database always answers (it is created on first use).
+    """
     if settings.is_sqlite:
         return
     import asyncpg
@@ -103,6 +105,7 @@ async def migrate(settings: Settings) -> list[str]:
     """
     await check_reachable(settings)
     if settings.is_sqlite:
+        _prepare_sqlite_dir(settings)
         return await _run_aerich_upgrade(settings.database_url)
     import asyncpg
 

@@ -88,3 +88,28 @@ class EncryptionBackend(Protocol):
     async def health(self) -> BackendStatus: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class RotatableBackend(EncryptionBackend, Protocol):
+    """An EncryptionBackend whose keys can be rotated in place.
+
+    Contract, on top of EncryptionBackend's:
+    - `rotate_key()` makes a new key current and returns its id; data wrapped
+      under older keys must stay unwrappable. A backend that cannot make keys
+      (a fixed KMS key) returns its current key id unchanged.
+    - `rewrap(wrapped, context)` returns the data key wrapped under the
+      current key. It should not expose the data key where the service can
+      rewrap by itself (Vault Transit's rewrap, KMS ReEncrypt); otherwise it
+      may unwrap and wrap in memory. Rewrapping data already under the current
+      key returns an equivalent WrappedKey.
+    - `generate_key_material()` returns fresh key material an operator could
+      configure (a Fernet key), or None when the backend keeps its keys itself.
+    """
+
+    async def rotate_key(self) -> str: ...
+
+    async def rewrap(self, wrapped: WrappedKey, context: KeyContext) -> WrappedKey: ...
+
+    async def generate_key_material(self) -> str | None: ...
+

@@ -24,12 +24,12 @@ class InMemoryBackend:
         self.available = True
         self.wrap_calls = 0
         self.unwrap_calls = 0
-        self.rotate_key()
+        self._rotate()
 
     def __repr__(self) -> str:
         return f"<InMemoryBackend {self.name} current={self._current}>"
 
-    def rotate_key(self) -> str:
+    def _rotate(self) -> str:
         self._current = f"{self.name}-key-{len(self._keys) + 1}"
         self._keys[self._current] = AESGCM.generate_key(bit_length=256)
         return self._current
@@ -66,6 +66,18 @@ class InMemoryBackend:
         return BackendStatus(healthy=True, key_id=self._current)
 
     async def aclose(self) -> None:
+        return None
+
+    async def rotate_key(self) -> str:
+        self._check()
+        return self._rotate()
+
+    async def rewrap(self, wrapped: WrappedKey, context: KeyContext) -> WrappedKey:
+        if wrapped.key_id == self._current:
+            return wrapped
+        return await self.wrap(await self.unwrap(wrapped, context), context)
+
+    async def generate_key_material(self) -> str | None:
         return None
 
 

@@ -98,6 +98,46 @@ class FernetBackend:
     async def aclose(self) -> None:
         return None
 
+    async def rotate_key(self) -> str:
+        """Make a new key primary.
+
+        With a keyring file (development default) a new key is generated and
+        put first in the file; with SECRET_ENCRYPTION_KEY the operator rotates
+        by putting a new key first in the variable and restarting, so the
+        current primary is returned unchanged.
+        """
+        if self.keyring_file is None:
+            return self._primary_id
+        key = Fernet.generate_key().decode("ascii")
+        existing = [k.strip() for k in self.keyring_file.read_text("ascii").splitlines() if k.strip()]
+        _write_keyring(self.keyring_file, [key, *existing])
+        self._keys = {fernet_key_id(key): Fernet(key), **self._keys}
+        self._primary_id = fernet_key_id(key)
+        return self._primary_id
+
+    async def rewrap(self, wrapped: WrappedKey, context: KeyContext) -> WrappedKey:
+        if wrapped.key_id == self._primary_id:
+            return wrapped
+        return await self.wrap(await self.unwrap(wrapped, context), context)
+
+    async def generate_key_material(self) -> str | None:
+        return Fernet.generate_key().decode("ascii")
+
+
+def _write_keyring(path: Path, keys: Sequence[str]) -> None:
+    """Replace the keyring file atomically, keeping mode 0600."""
+    fd, temporary = tempfile.mkstemp(prefix=".fernet-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write("".join(k + "\n" for k in keys))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
 
 def load_or_create_keyring(data_dir: Path) -> tuple[list[str], Path]:
     """The development keyring in the data directory, created once (0600)."""
@@ -150,5 +190,10 @@ def register_encryption_backends(config: PluginConfig) -> Iterable[FernetBackend
         configured = [k.strip() for k in config.environ["SECRET_ENCRYPTION_KEY"].split(",")]
     if configured:
         return [FernetBackend(configured)]
+    chosen = settings.encryption_backend if settings is not None else config.environ.get("SECRET_ENCRYPTION_BACKEND", NAME)
+    if chosen != NAME and not (config.data_dir / KEYRING_FILE).exists():
+        # Without a configured key, Fernet exists only as the development
+        # default: do not litter a data directory with a key nobody asked for.
+        return []
     keys, path = load_or_create_keyring(config.data_dir)
     return [FernetBackend(keys, keyring_file=path)]
