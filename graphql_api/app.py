@@ -27,11 +27,15 @@ from strawberry.asgi import GraphQL
 
 from graphql_api import database
 from graphql_api.context import Context, build_loaders
+from graphql_api.events import EventBus, LocalPublisher, PostgresNotifier, PostgresRelay
 from graphql_api.graphiql import graphiql_asset_routes, render_graphiql_page
+from graphql_api.jobs import PeriodicJob
 from graphql_api.schema import build_schema
-from graphql_api.services.access import Authorizer
-from graphql_api.services.audit import AuditLog
+from graphql_api.services.access import Authorizer, DenialRecorder
+from graphql_api.services.audit import AuditListener, AuditLog
 from graphql_api.services.audit_reader import AuditReader
+from graphql_api.services.audit_retention import AuditRetention
+from graphql_api.services.audit_sinks import SinkDispatcher
 from graphql_api.services.bootstrap import bootstrap
 from graphql_api.services.envelope import Backends, Envelope
 from graphql_api.services.principals import PrincipalService
@@ -41,7 +45,7 @@ from graphql_api.services.tokens import TokenAuthenticator
 from graphql_api.services.workspaces import WorkspaceService
 from graphql_api.settings import ConfigError, Settings
 from plugins.interfaces import BackendStatus, PluginConfig
-from plugins.manager import build_plugin_manager, collect_encryption_backends
+from plugins.manager import build_plugin_manager, collect_audit_sinks, collect_encryption_backends
 
 logger = logging.getLogger("strongroom")
 
@@ -58,6 +62,10 @@ class Services:
     plugins: pluggy.PluginManager
     backends: Backends
     audit: AuditLog
+    bus: EventBus
+    sinks: SinkDispatcher
+    retention: AuditRetention
+    denials: DenialRecorder
     audit_reader: AuditReader
     secrets: SecretService
     workspaces: WorkspaceService
@@ -99,12 +107,25 @@ def build_services(
             f"backend {settings.encryption_backend!r} is not available (configured backends: {names})",
         )
     backends = Backends(available, settings.encryption_backend)
-    audit = AuditLog(enabled=settings.audit_enabled, now=now)
+    try:
+        sinks = SinkDispatcher(collect_audit_sinks(manager, config))
+    except ValueError as exc:
+        variable, _, message = str(exc).partition(": ")
+        raise ConfigError(variable, message or str(exc)) from None
+    bus = EventBus()
+    # SQLite is one process: publish after commit. PostgreSQL may be many
+    # replicas: NOTIFY in the transaction, and every replica's relay publishes.
+    publisher: AuditListener = LocalPublisher(bus) if settings.is_sqlite else PostgresNotifier()
+    audit = AuditLog(enabled=settings.audit_enabled, now=now, listeners=[publisher, sinks])
     return Services(
         settings=settings,
         plugins=manager,
         backends=backends,
         audit=audit,
+        bus=bus,
+        sinks=sinks,
+        retention=AuditRetention(retention_days=settings.audit_retention_days, now=now),
+        denials=DenialRecorder(audit),
         audit_reader=AuditReader(),
         secrets=SecretService(
             envelope=Envelope(backends), audit=audit, default_rotation_days=settings.rotation_days, now=now
@@ -177,7 +198,12 @@ def create_app(
         if migrate_on_start:
             await database.migrate(settings)
         await database.connect(settings)
+        relay = None if settings.is_sqlite else PostgresRelay(database.asyncpg_dsn(settings.database_url), services.bus)
+        purge = PeriodicJob("audit-retention", settings.audit_purge_interval_seconds, services.retention.purge)
         try:
+            await services.sinks.start()
+            if relay is not None:
+                await relay.start()
             token = await bootstrap(
                 services.workspaces, settings.bootstrap_token.reveal() if settings.bootstrap_token else None
             )
@@ -188,8 +214,14 @@ def create_app(
                 )
             if not settings.audit_enabled:
                 logger.warning("ENABLE_SECRET_AUDIT_LOGGING=false: secret access is NOT audited (unsafe)")
+            purge.start()
             yield
         finally:
+            await purge.stop()
+            await services.audit.drain()
+            if relay is not None:
+                await relay.stop()
+            await services.sinks.stop()
             await services.backends.aclose()
             await database.close()
 

@@ -12,6 +12,7 @@ from uuid import UUID
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 
+from graphql_api.errors import Forbidden
 from graphql_api.services.access import Identity, Permission
 from graphql_api.services.audit import Actor
 
@@ -60,13 +61,17 @@ class Context:
             if authorization is None and self.connection_params:
                 given = self.connection_params.get("authorization") or self.connection_params.get("Authorization")
                 authorization = given if isinstance(given, str) else None
-            self._identity = await self.services.authenticator.authenticate(authorization)
+            self._identity = await self.services.authenticator.authenticate(authorization, self.ip_address)
         return self._identity
 
     async def authorize(self, permission: Permission, workspace_id: str) -> Identity:
         """The one seam every resolver passes: may this principal do X here?"""
         identity = await self.identity()
-        await self.services.authorizer.require(identity, permission, workspace_id)
+        try:
+            await self.services.authorizer.require(identity, permission, workspace_id)
+        except Forbidden:
+            await self.services.denials.record(workspace_id, permission, self.actor)
+            raise
         return identity
 
     async def superadmin(self, action: str) -> Identity:

@@ -82,7 +82,7 @@ async def check_reachable(settings: Settings) -> None:
 
     try:
         connection = await asyncio.wait_for(
-            asyncpg.connect(_asyncpg_dsn(settings.database_url)), CONNECT_TIMEOUT_SECONDS
+            asyncpg.connect(asyncpg_dsn(settings.database_url)), CONNECT_TIMEOUT_SECONDS
         )
     except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise ConfigError(
@@ -92,7 +92,7 @@ async def check_reachable(settings: Settings) -> None:
     await connection.close()
 
 
-def _asyncpg_dsn(database_url: str) -> str:
+def asyncpg_dsn(database_url: str) -> str:
     parts = urlsplit(database_url)
     return parts._replace(scheme="postgresql").geturl()
 
@@ -109,7 +109,7 @@ async def migrate(settings: Settings) -> list[str]:
         return await _run_aerich_upgrade(settings.database_url)
     import asyncpg
 
-    lock_connection = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
+    lock_connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     try:
         await lock_connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
         try:

@@ -82,6 +82,7 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 5000
     trusted_proxies: tuple[str, ...] = ()
+    audit_purge_interval_seconds: int = 3600
     # Every variable seen (environment over .env), for plugins that read their own.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -221,6 +222,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         max_aliases=integer("STRONGROOM_MAX_ALIASES", 30, maximum=1000),
         max_tokens=integer("STRONGROOM_MAX_TOKENS", 5000, maximum=1_000_000),
         trusted_proxies=proxies,
+        audit_purge_interval_seconds=integer("STRONGROOM_AUDIT_PURGE_INTERVAL", 3600, maximum=7 * 86400),
         environ=dict(env),
     )
 

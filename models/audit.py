@@ -48,6 +48,12 @@ class AuditChainHead(Model):
     workspace_id = fields.CharField(primary_key=True, max_length=63)
     seq = fields.BigIntField()
     hash = fields.CharField(max_length=64)
+    # Retention purges the oldest events: everything at or below this sequence
+    # number was removed on purpose, so verification expects the oldest kept
+    # event at purged_through_seq + 1 and detects any other missing start.
+    purged_through_seq = fields.BigIntField(default=0)
+    # Hash of the last purged event: the oldest kept event must link to it.
+    purged_through_hash = fields.CharField(max_length=64, default="0" * 64)
 
     class Meta:
         table = "audit_chain_head"

@@ -64,6 +64,9 @@ class AuditAction(str, Enum):
     PRINCIPAL_CREATED = "PRINCIPAL_CREATED"
     TOKEN_CREATED = "TOKEN_CREATED"
     TOKEN_REVOKED = "TOKEN_REVOKED"
+    # Beyond the contract: changes to who may do what are audited too.
+    ROLE_GRANTED = "ROLE_GRANTED"
+    ROLE_REVOKED = "ROLE_REVOKED"
 
 
 class Role(str, Enum):

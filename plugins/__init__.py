@@ -9,6 +9,7 @@ from __future__ import annotations
 import pluggy
 
 from plugins.interfaces import (
+    AuditSink,
     BackendStatus,
     EncryptionBackend,
     KeyContext,
@@ -20,6 +21,7 @@ from plugins.interfaces import (
 hookimpl = pluggy.HookimplMarker("strongroom")
 
 __all__ = [
+    "AuditSink",
     "BackendStatus",
     "EncryptionBackend",
     "KeyContext",

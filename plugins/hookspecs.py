@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 import pluggy
 
-from plugins.interfaces import EncryptionBackend, PluginConfig
+from plugins.interfaces import AuditSink, EncryptionBackend, PluginConfig
 
 PROJECT_NAME = "strongroom"
 
@@ -40,3 +40,15 @@ def register_encryption_backends(config: PluginConfig) -> Iterable[EncryptionBac
     backend of the same `name`, the first registered wins (third parties run
     before builtins).
     """
+
+
+@hookspec
+def register_audit_sinks(config: PluginConfig) -> Iterable[AuditSink] | None:
+    """Return the audit sinks this plugin provides, ready to use.
+
+    Every sink of every plugin receives every event this server process
+    commits (each replica ships its own events). Return nothing when the
+    sink's configuration is absent; raise `ValueError("VARIABLE: ...")` when it
+    is malformed.
+    """
+

@@ -8,7 +8,7 @@ the way httpx pairs BaseTransport with MockTransport.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -112,4 +112,27 @@ class RotatableBackend(EncryptionBackend, Protocol):
     async def rewrap(self, wrapped: WrappedKey, context: KeyContext) -> WrappedKey: ...
 
     async def generate_key_material(self) -> str | None: ...
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    """Receives committed audit events, e.g. to ship them to a SIEM.
+
+    Contract:
+    - `write(events)` gets committed events in commit order, as plain JSON-able
+      mappings with the fields of the GraphQL AuditEvent (snake_case) plus
+      `seq` and `prev_hash`. Events never hold a secret value, key or token.
+    - It runs in a background task with a bounded queue: a slow or failing
+      sink never blocks or fails a request. When its queue is full, events for
+      it are dropped and counted (the audit table keeps them all).
+    - Exceptions are logged and the batch is not retried: a sink that must not
+      lose events keeps its own retry and position (seq per workspace).
+    - `aclose()` is called once at shutdown after the last `write`.
+    """
+
+    name: str
+
+    async def write(self, events: Sequence[Mapping[str, Any]]) -> None: ...
+
+    async def aclose(self) -> None: ...
 

@@ -9,12 +9,12 @@ from types import ModuleType
 import pluggy
 
 from plugins import hookspecs
-from plugins.builtin import fernet
-from plugins.interfaces import EncryptionBackend, PluginConfig
+from plugins.builtin import fernet, jsonl_sink
+from plugins.interfaces import AuditSink, EncryptionBackend, PluginConfig
 
 logger = logging.getLogger(__name__)
 
-BUILTIN_PLUGINS: Sequence[ModuleType] = (fernet,)
+BUILTIN_PLUGINS: Sequence[ModuleType] = (fernet, jsonl_sink)
 
 
 def build_plugin_manager(
@@ -50,3 +50,14 @@ def collect_encryption_backends(
                 raise TypeError(f"{backend!r} does not implement EncryptionBackend")
             backends.setdefault(backend.name, backend)
     return backends
+
+
+def collect_audit_sinks(manager: pluggy.PluginManager, config: PluginConfig) -> list[AuditSink]:
+    sinks: list[AuditSink] = []
+    for result in manager.hook.register_audit_sinks(config=config):
+        for sink in result or ():
+            if not isinstance(sink, AuditSink):
+                raise TypeError(f"{sink!r} does not implement AuditSink")
+            sinks.append(sink)
+    return sinks
+

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
 
 import strawberry
 from cryptography.fernet import Fernet
@@ -14,22 +13,16 @@ from graphql_api.errors import BadUserInput, StrongroomError
 from graphql_api.schema import types
 from graphql_api.schema.inputs import CreateSecretInput, RoleBindingInput, UpdateSecretInput
 from graphql_api.schema.query import principal_view
+from graphql_api.schema.types import Role
 from graphql_api.services.access import Permission
 from graphql_api.services.principals import Binding
-from graphql_api.services.secrets import parse_secret_id
+from graphql_api.services.secrets import parse_secret_id, parse_uuid
 
 InfoT = Info[Context, None]
 
 
 class NotYetAvailable(StrongroomError):
     """A contract operation this server version does not provide yet."""
-
-
-def _uuid(value: str, field: str) -> UUID:
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise BadUserInput(field, "is not an id (a UUID)") from None
 
 
 @strawberry.type
@@ -139,12 +132,31 @@ class Mutation:
     ) -> types.CreatedToken:
         identity = await info.context.identity()
         token, row = await info.context.services.principals.create_token(
-            identity, _uuid(principal_id, "principalId"), name, expires_at, info.context.actor
+            identity, parse_uuid(principal_id, "principalId"), name, expires_at, info.context.actor
         )
         return types.CreatedToken(token=token, api_token=types.ApiToken.from_model(row))
 
     @strawberry.mutation
     async def revoke_api_token(self, info: InfoT, id: strawberry.ID) -> types.ApiToken:
         identity = await info.context.identity()
-        row = await info.context.services.principals.revoke_token(identity, _uuid(id, "id"), info.context.actor)
+        row = await info.context.services.principals.revoke_token(identity, parse_uuid(id, "id"), info.context.actor)
         return types.ApiToken.from_model(row)
+
+    @strawberry.mutation(description="give a principal a role in a workspace (replacing its role there)")
+    async def grant_role(
+        self, info: InfoT, principal_id: strawberry.ID, workspace_id: strawberry.ID, role: Role  # type: ignore[valid-type]
+    ) -> types.Principal:
+        identity = await info.context.identity()
+        principal = await info.context.services.principals.grant(
+            identity, parse_uuid(principal_id, "principalId"), workspace_id, role, info.context.actor
+        )
+        return await principal_view(info, principal)
+
+    @strawberry.mutation(description="remove a principal's role in a workspace")
+    async def revoke_role(self, info: InfoT, principal_id: strawberry.ID, workspace_id: strawberry.ID) -> types.Principal:
+        identity = await info.context.identity()
+        principal = await info.context.services.principals.revoke(
+            identity, parse_uuid(principal_id, "principalId"), workspace_id, info.context.actor
+        )
+        return await principal_view(info, principal)
+

@@ -10,7 +10,7 @@ from graphql_api.context import Context
 from graphql_api.schema import types
 from graphql_api.schema.inputs import SecretFilter
 from graphql_api.services.access import Permission
-from graphql_api.services.secrets import encode_cursor, parse_secret_id
+from graphql_api.services.secrets import encode_cursor, parse_secret_id, parse_uuid
 
 InfoT = Info[Context, None]
 
@@ -71,7 +71,11 @@ class Query:
     ) -> types.SecretConnection:
         await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
         page = await info.context.services.secrets.page(
-            workspace_id, first=_or(first, 50), after=after, filter=(filter or SecretFilter()).to_domain()
+            workspace_id,
+            first=_or(first, 50),
+            after=after,
+            filter=(filter or SecretFilter()).to_domain(),
+            actor=info.context.actor,
         )
         return secret_connection(page)
 
@@ -170,6 +174,18 @@ class Query:
             accesses_last24h=stats.accesses_last_day,
             failed_accesses_last24h=stats.failed_accesses_last_day,
         )
+
+    @strawberry.field(description="principals bound to the workspace (its ADMIN), or all principals (superadmin)")
+    async def principals(self, info: InfoT, workspace_id: strawberry.ID | None = None) -> list[types.Principal]:
+        identity = await info.context.identity()
+        rows = await info.context.services.principals.visible(identity, workspace_id)
+        return [await principal_view(info, row) for row in rows]
+
+    @strawberry.field(description="a principal's API tokens (never their values)")
+    async def api_tokens(self, info: InfoT, principal_id: strawberry.ID) -> list[types.ApiToken]:
+        identity = await info.context.identity()
+        rows = await info.context.services.principals.tokens_of(identity, parse_uuid(principal_id, "principalId"))
+        return [types.ApiToken.from_model(row) for row in rows]
 
     @strawberry.field
     async def encryption_health(self, info: InfoT) -> types.EncryptionHealth:

@@ -23,5 +23,5 @@ class Subscription:
     ) -> AsyncGenerator[types.AuditEvent, None]:
         await info.context.authorize(Permission.READ_AUDIT, workspace_id)
         wanted = parse_secret_id(secret_id, "secretId") if secret_id is not None else None
-        async for event in info.context.services.audit.bus.subscribe(workspace_id, wanted):
+        async for event in info.context.services.bus.subscribe(workspace_id, wanted):
             yield types.AuditEvent.from_model(event)

@@ -18,13 +18,17 @@ administer encryption.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from uuid import UUID
 
-from graphql_api.errors import Forbidden, NotFound
-from models import Role, Workspace
+from graphql_api.errors import AuditUnavailable, Forbidden, NotFound
+from graphql_api.services.audit import Actor, AuditLog, AuditRecord
+from models import AuditAction, Role, Workspace
+
+logger = logging.getLogger(__name__)
 
 
 class Permission(str, Enum):
@@ -85,3 +89,25 @@ class Authorizer:
     def require_superadmin(self, identity: Identity, action: str) -> None:
         if not identity.is_superadmin:
             raise Forbidden(f"only a superadmin may {action}")
+
+
+class DenialRecorder:
+    """Records ACCESS_DENIED for a refusal in a workspace that exists.
+
+    A refusal is answered whether or not its record could be written: failing
+    to audit a denial must not turn it into an allowance or an outage.
+    """
+
+    def __init__(self, audit: AuditLog) -> None:
+        self._audit = audit
+
+    async def record(self, workspace_id: str, permission: Permission, actor: Actor) -> None:
+        if not await Workspace.exists(id=workspace_id):
+            return
+        record = AuditRecord(
+            workspace_id, AuditAction.ACCESS_DENIED, actor, success=False, details={"permission": permission.name}
+        )
+        try:
+            await self._audit.record([record])
+        except AuditUnavailable:
+            logger.error("could not record a denial in %s", workspace_id)

@@ -11,7 +11,7 @@ from tortoise.functions import Max
 
 from graphql_api.errors import BadUserInput
 from graphql_api.services.audit import GENESIS_HASH, canonical_event, chain_hash
-from models import AuditAction, SecretAudit
+from models import AuditAction, AuditChainHead, SecretAudit
 
 MAX_PAGE_SIZE = 500
 VERIFY_BATCH = 1000
@@ -82,44 +82,51 @@ class AuditReader:
         return {UUID(str(row["secret_id"])): row["last"] for row in rows}
 
     async def verify(self, workspace_id: str) -> IntegrityReport:
-        """Recompute the chain from the oldest kept event.
+        """Recompute the chain from the oldest kept event to the head.
 
-        Retention may have purged the start of the chain, so the first kept
-        event is trusted for its prev_hash; every later event must link to its
-        predecessor, carry the next sequence number and hash to its stored hash.
+        The chain head says where the kept chain starts (after retention
+        purges) and where it ends, so an event removed at either end, in the
+        middle, changed or moved is reported: the first event that does not
+        fit is named (the newest kept event when the end was cut off).
         """
+        head = await AuditChainHead.get_or_none(workspace_id=workspace_id)
+        expected_prev = head.purged_through_hash if head else GENESIS_HASH
+        expected_seq = (head.purged_through_seq if head else 0) + 1
         checked = 0
-        expected_prev: str | None = None
-        expected_seq: int | None = None
-        last_seq = -1
-        head: str | None = None
+        last: SecretAudit | None = None
         while True:
-            batch = await SecretAudit.filter(workspace_id=workspace_id, seq__gt=last_seq).order_by("seq").limit(VERIFY_BATCH)
+            batch = (
+                await SecretAudit.filter(workspace_id=workspace_id, seq__gte=expected_seq if last is None else last.seq + 1)
+                .order_by("seq")
+                .limit(VERIFY_BATCH)
+            )
             if not batch:
                 break
             for event in batch:
                 checked += 1
-                recomputed = chain_hash(
-                    event.prev_hash,
-                    canonical_event(
-                        event_id=event.id,
-                        seq=event.seq,
-                        workspace_id=event.workspace_id,
-                        secret_id=event.secret_id,
-                        action=event.action.value,
-                        user_id=event.user_id,
-                        ip_address=event.ip_address,
-                        user_agent=event.user_agent,
-                        details=event.details,
-                        success=event.success,
-                        created_at=event.created_at,
-                    ),
-                )
-                linked = expected_prev is None or (event.prev_hash == expected_prev and event.seq == expected_seq)
-                if expected_prev is None and event.seq == 1 and event.prev_hash != GENESIS_HASH:
-                    linked = False
-                if not linked or recomputed != event.hash:
-                    return IntegrityReport(False, checked, event.id, head)
-                expected_prev, expected_seq, head = event.hash, event.seq + 1, event.hash
-                last_seq = event.seq
-        return IntegrityReport(True, checked, None, head)
+                if event.seq != expected_seq or event.prev_hash != expected_prev or _recompute(event) != event.hash:
+                    return IntegrityReport(False, checked, event.id, expected_prev if checked > 1 else None)
+                expected_prev, expected_seq, last = event.hash, event.seq + 1, event
+        if head is not None and (head.seq != expected_seq - 1 or head.hash != expected_prev):
+            # Events were removed from the end of the chain (or the head was edited).
+            return IntegrityReport(False, checked, last.id if last else None, expected_prev if last else None)
+        return IntegrityReport(True, checked, None, last.hash if last else None)
+
+
+def _recompute(event: SecretAudit) -> str:
+    return chain_hash(
+        event.prev_hash,
+        canonical_event(
+            event_id=event.id,
+            seq=event.seq,
+            workspace_id=event.workspace_id,
+            secret_id=event.secret_id,
+            action=event.action.value,
+            user_id=event.user_id,
+            ip_address=event.ip_address,
+            user_agent=event.user_agent,
+            details=event.details,
+            success=event.success,
+            created_at=event.created_at,
+        ),
+    )

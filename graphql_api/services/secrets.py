@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,11 +27,13 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 
-from graphql_api.errors import BadUserInput, Conflict, NotFound
+from graphql_api.errors import AuditUnavailable, BadUserInput, Conflict, NotFound, StrongroomError
 from graphql_api.services import validation
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
 from graphql_api.services.envelope import Envelope, SealedValue
 from models import AuditAction, RotationPolicy, Secret, SecretTag, SecretType, SecretVersion
+
+logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 500
 MAX_DAYS_AHEAD = 3650
@@ -113,11 +116,15 @@ def decode_cursor(cursor: str, field: str = "after") -> str:
     return name
 
 
-def parse_secret_id(value: str, field: str = "id") -> UUID:
+def parse_uuid(value: str, field: str, what: str = "an id") -> UUID:
     try:
-        return UUID(value)
+        return UUID(str(value))
     except (ValueError, AttributeError, TypeError):
-        raise BadUserInput(field, "is not a secret id (a UUID)") from None
+        raise BadUserInput(field, f"is not {what} (a UUID)") from None
+
+
+def parse_secret_id(value: str, field: str = "id") -> UUID:
+    return parse_uuid(value, field, "a secret id")
 
 
 def due_date(policy: RotationPolicy, since: datetime) -> datetime | None:
@@ -155,7 +162,7 @@ class SecretService:
         return secret
 
     async def page(
-        self, workspace_id: str, *, first: int, after: str | None, filter: SecretFilter
+        self, workspace_id: str, *, first: int, after: str | None, filter: SecretFilter, actor: Actor
     ) -> SecretPage:
         if not 1 <= first <= MAX_PAGE_SIZE:
             raise BadUserInput("first", f"must be between 1 and {MAX_PAGE_SIZE}")
@@ -173,7 +180,11 @@ class SecretService:
         if after is not None:
             query = query.filter(name__gt=decode_cursor(after))
         rows = await query.order_by("name").limit(first + 1)
-        return SecretPage(secrets=rows[:first], has_next_page=len(rows) > first, total_count=total)
+        page = SecretPage(secrets=rows[:first], has_next_page=len(rows) > first, total_count=total)
+        await self._audit.record(
+            [AuditRecord(workspace_id, AuditAction.LISTED, actor, details={"returned": len(page.secrets), "total": total})]
+        )
+        return page
 
     async def versions(self, secret_ids: Sequence[UUID]) -> dict[UUID, list[SecretVersion]]:
         grouped: dict[UUID, list[SecretVersion]] = {secret_id: [] for secret_id in secret_ids}
@@ -196,22 +207,38 @@ class SecretService:
     async def reveal(
         self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor
     ) -> RevealedValue:
-        secret = await self.require(workspace_id, secret_id)
-        if not secret.is_active:
-            raise NotFound(f"secret {secret_id} is deleted; restore it to read its value")
-        number = secret.current_version if version is None else version
-        row = await SecretVersion.get_or_none(secret_id=secret.id, version=number)
-        if row is None or row.ciphertext is None:
-            raise NotFound(f"version {number} of secret {secret_id} does not exist")
-        value = await self._open(secret, row)
-        async with self._audit.transaction() as connection:
-            await self._audit.append(
-                AuditRecord(
-                    workspace_id, AuditAction.ACCESSED, actor, secret.id, details={"name": secret.name, "version": number}
-                ),
-                connection,
-            )
+        """One value, returned only once its ACCESSED event has committed.
+
+        A read that fails after authorization is recorded too (success false).
+        """
+        try:
+            secret = await self.require(workspace_id, secret_id)
+            if not secret.is_active:
+                raise NotFound(f"secret {secret_id} is deleted; restore it to read its value")
+            number = secret.current_version if version is None else version
+            row = await SecretVersion.get_or_none(secret_id=secret.id, version=number)
+            if row is None or row.ciphertext is None:
+                raise NotFound(f"version {number} of secret {secret_id} does not exist")
+            value = await self._open(secret, row)
+        except StrongroomError as exc:
+            await self._record_failed_read(workspace_id, secret_id, version, actor, exc)
+            raise
+        await self._audit.record(
+            [AuditRecord(workspace_id, AuditAction.ACCESSED, actor, secret.id, details={"name": secret.name, "version": number})]
+        )
         return RevealedValue(secret.id, secret.name or "", number, value)
+
+    async def _record_failed_read(
+        self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor, error: StrongroomError
+    ) -> None:
+        record = AuditRecord(
+            workspace_id, AuditAction.ACCESSED, actor, secret_id, success=False,
+            details={"version": version, "error": error.code},
+        )
+        try:
+            await self._audit.record([record])
+        except AuditUnavailable:
+            logger.error("could not record a failed read in %s", workspace_id)
 
     async def reveal_many(
         self, workspace_id: str, names: Sequence[str] | None, actor: Actor
@@ -234,18 +261,15 @@ class SecretService:
             row = current[secret.id]
             value = await self._open(secret, row)
             revealed.append(RevealedValue(secret.id, secret.name or "", row.version, value))
-        async with self._audit.transaction() as connection:
-            for item in revealed:
-                await self._audit.append(
-                    AuditRecord(
-                        workspace_id,
-                        AuditAction.ACCESSED,
-                        actor,
-                        item.secret_id,
-                        details={"name": item.name, "version": item.version, "bulk": True},
-                    ),
-                    connection,
+        await self._audit.record(
+            [
+                AuditRecord(
+                    workspace_id, AuditAction.ACCESSED, actor, item.secret_id,
+                    details={"name": item.name, "version": item.version, "bulk": True},
                 )
+                for item in revealed
+            ]
+        )
         return revealed
 
     # ---- writes ------------------------------------------------------------

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from graphql_api.errors import Unauthenticated
 from graphql_api.services.access import Identity
+from graphql_api.services.throttle import FailureThrottle
 from models import ApiToken, Principal, RoleBinding
 
 TOKEN_PREFIX = "sr_"
@@ -60,10 +61,22 @@ async def issue_token(
 
 
 class TokenAuthenticator:
-    def __init__(self, now: Callable[[], datetime]) -> None:
-        self._now = now
+    """Checks a bearer token on every request, with no cache: a revoked or
+    expired token is refused from the next request on."""
 
-    async def authenticate(self, authorization: str | None) -> Identity:
+    def __init__(self, now: Callable[[], datetime], throttle: FailureThrottle | None = None) -> None:
+        self._now = now
+        self.throttle = throttle or FailureThrottle(now)
+
+    async def authenticate(self, authorization: str | None, address: str | None = None) -> Identity:
+        self.throttle.check(address)
+        try:
+            return await self._authenticate(authorization)
+        except Unauthenticated:
+            self.throttle.record_failure(address)
+            raise
+
+    async def _authenticate(self, authorization: str | None) -> Identity:
         token = bearer_token(authorization)
         row = await ApiToken.get_or_none(token_hash=hash_token(token)).select_related("principal")
         now = self._now()
