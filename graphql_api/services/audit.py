@@ -136,6 +136,9 @@ class AuditLog:
         self._flush_scheduled: asyncio.TimerHandle | None = None
         self._flush_lock = asyncio.Lock()
         self._flushes: set[asyncio.Task[None]] = set()
+        # Observability: how many group-commit batches and events committed.
+        self.batches_committed = 0
+        self.batched_events_committed = 0
 
     # ---- events inside a caller's transaction ------------------------------
 
@@ -279,6 +282,8 @@ class AuditLog:
                     if not waiting.done.done():
                         waiting.done.set_exception(failure)
                 return
+            self.batches_committed += 1
+            self.batched_events_committed += sum(len(w.records) for w in batch)
         for waiting in batch:
             if not waiting.done.done():
                 waiting.done.set_result(None)
