@@ -38,6 +38,7 @@ from graphql_api.services.audit_retention import AuditRetention
 from graphql_api.services.audit_sinks import SinkDispatcher
 from graphql_api.services.bootstrap import bootstrap
 from graphql_api.services.envelope import Backends, Envelope
+from graphql_api.services.importer import DotenvImporter
 from graphql_api.services.principals import PrincipalService
 from graphql_api.services.secrets import SecretService
 from graphql_api.services.statistics import StatisticsService
@@ -68,6 +69,7 @@ class Services:
     denials: DenialRecorder
     audit_reader: AuditReader
     secrets: SecretService
+    importer: DotenvImporter
     workspaces: WorkspaceService
     principals: PrincipalService
     statistics: StatisticsService
@@ -117,6 +119,8 @@ def build_services(
     # replicas: NOTIFY in the transaction, and every replica's relay publishes.
     publisher: AuditListener = LocalPublisher(bus) if settings.is_sqlite else PostgresNotifier()
     audit = AuditLog(enabled=settings.audit_enabled, now=now, listeners=[publisher, sinks])
+    envelope = Envelope(backends)
+    secrets = SecretService(envelope=envelope, audit=audit, default_rotation_days=settings.rotation_days, now=now)
     return Services(
         settings=settings,
         plugins=manager,
@@ -127,9 +131,8 @@ def build_services(
         retention=AuditRetention(retention_days=settings.audit_retention_days, now=now),
         denials=DenialRecorder(audit),
         audit_reader=AuditReader(),
-        secrets=SecretService(
-            envelope=Envelope(backends), audit=audit, default_rotation_days=settings.rotation_days, now=now
-        ),
+        secrets=secrets,
+        importer=DotenvImporter(secrets=secrets, envelope=envelope, audit=audit),
         workspaces=WorkspaceService(audit),
         principals=PrincipalService(audit, now),
         statistics=StatisticsService(now),

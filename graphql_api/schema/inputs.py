@@ -6,7 +6,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from graphql_api.schema.types import Role, RotationPolicy, SecretType
-from graphql_api.services import secrets as domain
+from graphql_api.services import secret_inputs as domain
 
 
 @strawberry.input

@@ -16,7 +16,7 @@ from graphql_api.schema.query import principal_view
 from graphql_api.schema.types import Role
 from graphql_api.services.access import Permission
 from graphql_api.services.principals import Binding
-from graphql_api.services.secrets import parse_secret_id, parse_uuid
+from graphql_api.services.secret_inputs import parse_secret_id, parse_uuid
 
 InfoT = Info[Context, None]
 
@@ -97,7 +97,15 @@ class Mutation:
         self, info: InfoT, workspace_id: strawberry.ID, dotenv: str, overwrite: bool | None = False
     ) -> types.ImportResult:
         await info.context.authorize(Permission.WRITE_SECRETS, workspace_id)
-        raise NotYetAvailable("importSecrets is not available in this version of Strongroom yet")
+        outcome = await info.context.services.importer.import_dotenv(
+            workspace_id, dotenv, bool(overwrite), info.context.actor
+        )
+        return types.ImportResult(
+            created=outcome.created,
+            updated=outcome.updated,
+            skipped=outcome.skipped,
+            secrets=[types.Secret.from_model(s) for s in outcome.secrets],
+        )
 
     @strawberry.mutation(description="superadmin: rewrap every data key under the current (or target) backend's newest key")
     async def rotate_encryption_key(self, info: InfoT, target_backend: str | None = None) -> types.KeyRotationResult:

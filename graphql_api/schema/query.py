@@ -10,7 +10,7 @@ from graphql_api.context import Context
 from graphql_api.schema import types
 from graphql_api.schema.inputs import SecretFilter
 from graphql_api.services.access import Permission
-from graphql_api.services.secrets import encode_cursor, parse_secret_id, parse_uuid
+from graphql_api.services.secret_inputs import encode_cursor, parse_secret_id, parse_uuid
 
 InfoT = Info[Context, None]
 

@@ -10,7 +10,7 @@ from strawberry.types import Info
 from graphql_api.context import Context
 from graphql_api.schema import types
 from graphql_api.services.access import Permission
-from graphql_api.services.secrets import parse_secret_id
+from graphql_api.services.secret_inputs import parse_secret_id
 
 
 @strawberry.type

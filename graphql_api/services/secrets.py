@@ -13,12 +13,8 @@ is returned; if it cannot be, the caller gets AUDIT_UNAVAILABLE and no value.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -31,6 +27,15 @@ from graphql_api.errors import AuditUnavailable, BadUserInput, Conflict, NotFoun
 from graphql_api.services import validation
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
 from graphql_api.services.envelope import Envelope, SealedValue
+from graphql_api.services.secret_inputs import (
+    NewSecret,
+    RevealedValue,
+    SecretChanges,
+    SecretFilter,
+    SecretPage,
+    decode_cursor,
+    due_date,
+)
 from models import AuditAction, RotationPolicy, Secret, SecretTag, SecretType, SecretVersion
 
 logger = logging.getLogger(__name__)
@@ -40,96 +45,6 @@ MAX_DAYS_AHEAD = 3650
 WRITE_ATTEMPTS = 3
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class NewSecret:
-    name: str
-    secret_type: SecretType
-    value: str
-    usage: str | None = None
-    rotation_policy: RotationPolicy | None = None
-    tags: Sequence[str] | None = None
-    metadata: Any = None
-    encryption_backend: str | None = None
-
-    def __repr__(self) -> str:  # the value must never reach a log
-        return f"NewSecret(name={self.name!r}, secret_type={self.secret_type.value})"
-
-
-@dataclass(frozen=True)
-class SecretChanges:
-    value: str | None = None
-    usage: str | None = None
-    tags: Sequence[str] | None = None
-    metadata: Any = None
-    rotation_policy: RotationPolicy | None = None
-    expected_version: int | None = None
-    # usage may be cleared explicitly; None above means "unchanged".
-    clear_usage: bool = False
-
-    def __repr__(self) -> str:
-        return f"SecretChanges(value={'<set>' if self.value is not None else None}, expected_version={self.expected_version})"
-
-
-@dataclass(frozen=True)
-class SecretFilter:
-    name_contains: str | None = None
-    tags: Sequence[str] | None = None
-    secret_type: SecretType | None = None
-    include_inactive: bool = False
-
-
-@dataclass(frozen=True)
-class SecretPage:
-    secrets: list[Secret]
-    has_next_page: bool
-    total_count: int
-
-    @property
-    def end_cursor(self) -> str | None:
-        return encode_cursor(self.secrets[-1]) if self.secrets else None
-
-
-@dataclass(frozen=True)
-class RevealedValue:
-    secret_id: UUID
-    name: str
-    version: int
-    value: str
-
-    def __repr__(self) -> str:
-        return f"RevealedValue(secret_id={self.secret_id}, name={self.name!r}, version={self.version})"
-
-
-def encode_cursor(secret: Secret) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"n": secret.name}).encode()).decode()
-
-
-def decode_cursor(cursor: str, field: str = "after") -> str:
-    try:
-        name = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))["n"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeEncodeError):
-        raise BadUserInput(field, "is not a cursor returned by this API") from None
-    if not isinstance(name, str):
-        raise BadUserInput(field, "is not a cursor returned by this API")
-    return name
-
-
-def parse_uuid(value: str, field: str, what: str = "an id") -> UUID:
-    try:
-        return UUID(str(value))
-    except (ValueError, AttributeError, TypeError):
-        raise BadUserInput(field, f"is not {what} (a UUID)") from None
-
-
-def parse_secret_id(value: str, field: str = "id") -> UUID:
-    return parse_uuid(value, field, "a secret id")
-
-
-def due_date(policy: RotationPolicy, since: datetime) -> datetime | None:
-    days = policy.days
-    return None if days is None else since + timedelta(days=days)
 
 
 class SecretService:
@@ -281,7 +196,7 @@ class SecretService:
         tags = validation.tags(new.tags)
         metadata = validation.metadata(new.metadata)
         backend = self._envelope.backends.for_write(new.encryption_backend)
-        policy = new.rotation_policy or self._default_policy
+        policy = new.rotation_policy
         if await Secret.exists(workspace_id=workspace_id, name=name):
             raise Conflict(f"a secret named {name!r} already exists in workspace {workspace_id!r} (active or deleted)")
 
@@ -289,31 +204,21 @@ class SecretService:
         sealed = await self._envelope.seal(
             new.value, backend=backend, workspace_id=workspace_id, secret_id=secret_id, version=1
         )
-        now = self._now()
         try:
             async with self._audit.transaction() as connection:
-                secret = await Secret.create(
-                    id=secret_id,
+                secret = await self.insert_secret(
+                    connection,
+                    secret_id=secret_id,
                     workspace_id=workspace_id,
                     name=name,
                     secret_type=new.secret_type,
                     usage=usage,
                     tags=tags,
                     metadata=metadata,
-                    rotation_policy=policy,
-                    last_rotated_at=None,
-                    rotation_due_at=due_date(policy, now),
-                    is_active=True,
-                    current_version=1,
-                    encryption_backend=backend.name,
-                    created_by_user_id=actor.user_id,
-                    updated_by_user_id=actor.user_id,
-                    created_at=now,
-                    updated_at=now,
-                    using_db=connection,
+                    policy=policy,
+                    sealed=sealed,
+                    actor=actor,
                 )
-                await self._write_version(secret, 1, sealed, actor, now, connection)
-                await self._write_tags(secret, tags, connection)
                 await self._audit.append(
                     AuditRecord(
                         workspace_id,
@@ -327,6 +232,60 @@ class SecretService:
         except IntegrityError:
             raise Conflict(f"a secret named {name!r} already exists in workspace {workspace_id!r} (active or deleted)") from None
         return secret
+
+    async def insert_secret(
+        self,
+        connection: BaseDBAsyncClient,
+        *,
+        secret_id: UUID,
+        workspace_id: str,
+        name: str,
+        secret_type: SecretType,
+        usage: str | None,
+        tags: list[str],
+        metadata: dict[str, Any],
+        policy: RotationPolicy | None,
+        sealed: SealedValue,
+        actor: Actor,
+    ) -> Secret:
+        """Insert a new secret with its first version, inside `connection`'s transaction."""
+        now = self._now()
+        policy = policy or self._default_policy
+        secret = await Secret.create(
+            id=secret_id,
+            workspace_id=workspace_id,
+            name=name,
+            secret_type=secret_type,
+            usage=usage,
+            tags=tags,
+            metadata=metadata,
+            rotation_policy=policy,
+            last_rotated_at=None,
+            rotation_due_at=due_date(policy, now),
+            is_active=True,
+            current_version=1,
+            encryption_backend=sealed.backend,
+            created_by_user_id=actor.user_id,
+            updated_by_user_id=actor.user_id,
+            created_at=now,
+            updated_at=now,
+            using_db=connection,
+        )
+        await self._write_version(secret, 1, sealed, actor, now, connection)
+        await self._write_tags(secret, tags, connection)
+        return secret
+
+    async def append_version(
+        self, secret: Secret, sealed: SealedValue, actor: Actor, connection: BaseDBAsyncClient
+    ) -> None:
+        """Make `sealed` the next, current version of a locked secret (a value change)."""
+        now = self._now()
+        secret.current_version += 1
+        await self._write_version(secret, secret.current_version, sealed, actor, now, connection)
+        self._mark_rotated(secret, now)
+        secret.updated_at = now
+        secret.updated_by_user_id = actor.user_id
+        await secret.save(using_db=connection)
 
     async def update(self, workspace_id: str, secret_id: UUID, changes: SecretChanges, actor: Actor) -> Secret:
         if changes.value is not None:

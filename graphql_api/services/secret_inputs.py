@@ -1,0 +1,106 @@
+"""What the secret service takes and gives: inputs, pages, revealed values,
+and the small parsing rules (ids, cursors, due dates) around them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from graphql_api.errors import BadUserInput
+from models import RotationPolicy, Secret, SecretType
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    name: str
+    secret_type: SecretType
+    value: str
+    usage: str | None = None
+    rotation_policy: RotationPolicy | None = None
+    tags: Sequence[str] | None = None
+    metadata: Any = None
+    encryption_backend: str | None = None
+
+    def __repr__(self) -> str:  # the value must never reach a log
+        return f"NewSecret(name={self.name!r}, secret_type={self.secret_type.value})"
+
+
+@dataclass(frozen=True)
+class SecretChanges:
+    value: str | None = None
+    usage: str | None = None
+    tags: Sequence[str] | None = None
+    metadata: Any = None
+    rotation_policy: RotationPolicy | None = None
+    expected_version: int | None = None
+    # usage may be cleared explicitly; None above means "unchanged".
+    clear_usage: bool = False
+
+    def __repr__(self) -> str:
+        return f"SecretChanges(value={'<set>' if self.value is not None else None}, expected_version={self.expected_version})"
+
+
+@dataclass(frozen=True)
+class SecretFilter:
+    name_contains: str | None = None
+    tags: Sequence[str] | None = None
+    secret_type: SecretType | None = None
+    include_inactive: bool = False
+
+
+@dataclass(frozen=True)
+class SecretPage:
+    secrets: list[Secret]
+    has_next_page: bool
+    total_count: int
+
+    @property
+    def end_cursor(self) -> str | None:
+        return encode_cursor(self.secrets[-1]) if self.secrets else None
+
+
+@dataclass(frozen=True)
+class RevealedValue:
+    secret_id: UUID
+    name: str
+    version: int
+    value: str
+
+    def __repr__(self) -> str:
+        return f"RevealedValue(secret_id={self.secret_id}, name={self.name!r}, version={self.version})"
+
+
+def encode_cursor(secret: Secret) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"n": secret.name}).encode()).decode()
+
+
+def decode_cursor(cursor: str, field: str = "after") -> str:
+    try:
+        name = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))["n"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeEncodeError):
+        raise BadUserInput(field, "is not a cursor returned by this API") from None
+    if not isinstance(name, str):
+        raise BadUserInput(field, "is not a cursor returned by this API")
+    return name
+
+
+def parse_uuid(value: str, field: str, what: str = "an id") -> UUID:
+    try:
+        return UUID(str(value))
+    except (ValueError, AttributeError, TypeError):
+        raise BadUserInput(field, f"is not {what} (a UUID)") from None
+
+
+def parse_secret_id(value: str, field: str = "id") -> UUID:
+    return parse_uuid(value, field, "a secret id")
+
+
+def due_date(policy: RotationPolicy, since: datetime) -> datetime | None:
+    days = policy.days
+    return None if days is None else since + timedelta(days=days)

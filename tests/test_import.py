@@ -1,0 +1,63 @@
+"""importSecrets: lossless, all or nothing, audited."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import Secret, SecretAudit, SecretVersion
+from tests.harness import Server
+
+pytestmark = pytest.mark.asyncio
+
+IMPORT = """mutation($text: String!, $overwrite: Boolean) { importSecrets(workspaceId: "default", dotenv: $text, overwrite: $overwrite) {
+    created updated skipped secrets { name currentVersion secretType } } }"""
+VALUES = """{ secretValues(workspaceId: "default") { name value } }"""
+
+DOTENV = 'DB_URL="postgres://u:p@h/db?sslmode=require"\nAPI_KEY=abc#def\nMULTI="line1\nline2 \\"q\\""\nEMPTY=\n'
+
+
+async def test_import_creates_secrets_with_exact_values(server: Server) -> None:
+    result = (await server.data(IMPORT, {"text": DOTENV}))["importSecrets"]
+    assert (result["created"], result["updated"], result["skipped"]) == (4, 0, 0)
+    assert {s["secretType"] for s in result["secrets"]} == {"GENERIC"}
+    values = {v["name"]: v["value"] for v in (await server.data(VALUES))["secretValues"]}
+    assert values == {
+        "DB_URL": "postgres://u:p@h/db?sslmode=require",
+        "API_KEY": "abc#def",
+        "MULTI": 'line1\nline2 "q"',
+        "EMPTY": "",
+    }
+    imported = await SecretAudit.filter(action="IMPORTED").count()
+    assert imported == 4
+
+
+async def test_existing_names_are_skipped_unless_overwrite(server: Server) -> None:
+    await server.data(IMPORT, {"text": "A=1\nB=2\n"})
+    skipped = (await server.data(IMPORT, {"text": "A=changed\nC=3\n"}))["importSecrets"]
+    assert (skipped["created"], skipped["updated"], skipped["skipped"]) == (1, 0, 1)
+    overwritten = (await server.data(IMPORT, {"text": "A=changed\nB=2\n", "overwrite": True}))["importSecrets"]
+    assert (overwritten["created"], overwritten["updated"], overwritten["skipped"]) == (0, 2, 0)
+    assert {s["name"]: s["currentVersion"] for s in overwritten["secrets"]} == {"A": 2, "B": 2}
+    values = {v["name"]: v["value"] for v in (await server.data(VALUES))["secretValues"]}
+    assert values == {"A": "changed", "B": "2", "C": "3"}
+
+
+async def test_a_bad_line_imports_nothing(server: Server) -> None:
+    error = await server.error(IMPORT, {"text": "GOOD=1\nBAD-NAME=2\n"})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "line 2" in error["message"]
+    error = await server.error(IMPORT, {"text": "GOOD=1\nTOO_BIG=" + "x" * (64 * 1024 + 1) + "\n"})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "line 2" in error["message"]
+    assert "xxxx" not in error["message"]
+    assert await Secret.all().count() == 0 and await SecretVersion.all().count() == 0
+
+
+async def test_import_is_atomic_when_audit_fails(server: Server, dialect: str) -> None:
+    from tests.test_audit_trail import block_audit_inserts, unblock_audit_inserts
+
+    await block_audit_inserts(dialect)
+    try:
+        error = await server.error(IMPORT, {"text": "ONE=1\nTWO=2\n"})
+    finally:
+        await unblock_audit_inserts(dialect)
+    assert error["extensions"]["code"] == "AUDIT_UNAVAILABLE"
+    assert await Secret.all().count() == 0
