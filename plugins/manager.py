@@ -9,12 +9,12 @@ from types import ModuleType
 import pluggy
 
 from plugins import hookspecs
-from plugins.builtin import fernet, jsonl_sink
+from plugins.builtin import aws_kms, fernet, jsonl_sink, vault_transit
 from plugins.interfaces import AuditSink, EncryptionBackend, PluginConfig
 
 logger = logging.getLogger(__name__)
 
-BUILTIN_PLUGINS: Sequence[ModuleType] = (fernet, jsonl_sink)
+BUILTIN_PLUGINS: Sequence[ModuleType] = (fernet, jsonl_sink, aws_kms, vault_transit)
 
 
 def build_plugin_manager(
