@@ -39,6 +39,7 @@ from graphql_api.services.audit_sinks import SinkDispatcher
 from graphql_api.services.bootstrap import bootstrap
 from graphql_api.services.envelope import Backends, Envelope
 from graphql_api.services.importer import DotenvImporter
+from graphql_api.services.key_rotation import KeyRotationService
 from graphql_api.services.principals import PrincipalService
 from graphql_api.services.secrets import SecretService
 from graphql_api.services.statistics import StatisticsService
@@ -70,6 +71,7 @@ class Services:
     audit_reader: AuditReader
     secrets: SecretService
     importer: DotenvImporter
+    key_rotation: KeyRotationService
     workspaces: WorkspaceService
     principals: PrincipalService
     statistics: StatisticsService
@@ -133,6 +135,7 @@ def build_services(
         audit_reader=AuditReader(),
         secrets=secrets,
         importer=DotenvImporter(secrets=secrets, envelope=envelope, audit=audit),
+        key_rotation=KeyRotationService(backends=backends, audit=audit, now=now, batch=settings.key_rotation_batch),
         workspaces=WorkspaceService(audit),
         principals=PrincipalService(audit, now),
         statistics=StatisticsService(now),
@@ -203,6 +206,7 @@ def create_app(
         await database.connect(settings)
         relay = None if settings.is_sqlite else PostgresRelay(database.asyncpg_dsn(settings.database_url), services.bus)
         purge = PeriodicJob("audit-retention", settings.audit_purge_interval_seconds, services.retention.purge)
+        resume = PeriodicJob("key-rotation-resume", 30, services.key_rotation.resume_abandoned, first_delay=1)
         try:
             await services.sinks.start()
             if relay is not None:
@@ -218,9 +222,12 @@ def create_app(
             if not settings.audit_enabled:
                 logger.warning("ENABLE_SECRET_AUDIT_LOGGING=false: secret access is NOT audited (unsafe)")
             purge.start()
+            resume.start()
             yield
         finally:
             await purge.stop()
+            await resume.stop()
+            await services.key_rotation.stop()
             await services.audit.drain()
             if relay is not None:
                 await relay.stop()

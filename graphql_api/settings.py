@@ -83,6 +83,7 @@ class Settings:
     max_tokens: int = 5000
     trusted_proxies: tuple[str, ...] = ()
     audit_purge_interval_seconds: int = 3600
+    key_rotation_batch: int = 200
     # Every variable seen (environment over .env), for plugins that read their own.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -223,6 +224,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         max_tokens=integer("STRONGROOM_MAX_TOKENS", 5000, maximum=1_000_000),
         trusted_proxies=proxies,
         audit_purge_interval_seconds=integer("STRONGROOM_AUDIT_PURGE_INTERVAL", 3600, maximum=7 * 86400),
+        key_rotation_batch=integer("STRONGROOM_KEY_ROTATION_BATCH", 200, maximum=10_000),
         environ=dict(env),
     )
 

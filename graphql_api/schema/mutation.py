@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from cryptography.fernet import Fernet
 from strawberry.types import Info
 
 from graphql_api.context import Context
-from graphql_api.errors import BadUserInput, StrongroomError
+from graphql_api.errors import BadUserInput
 from graphql_api.schema import types
 from graphql_api.schema.inputs import CreateSecretInput, RoleBindingInput, UpdateSecretInput
 from graphql_api.schema.query import principal_view
@@ -17,12 +16,9 @@ from graphql_api.schema.types import Role
 from graphql_api.services.access import Permission
 from graphql_api.services.principals import Binding
 from graphql_api.services.secret_inputs import parse_secret_id, parse_uuid
+from plugins.interfaces import RotatableBackend
 
 InfoT = Info[Context, None]
-
-
-class NotYetAvailable(StrongroomError):
-    """A contract operation this server version does not provide yet."""
 
 
 @strawberry.type
@@ -110,15 +106,21 @@ class Mutation:
     @strawberry.mutation(description="superadmin: rewrap every data key under the current (or target) backend's newest key")
     async def rotate_encryption_key(self, info: InfoT, target_backend: str | None = None) -> types.KeyRotationResult:
         await info.context.superadmin("rotate encryption keys")
-        raise NotYetAvailable("rotateEncryptionKey is not available in this version of Strongroom yet")
+        progress = await info.context.services.key_rotation.rotate(target_backend, info.context.actor)
+        return types.KeyRotationResult(
+            backend=progress.backend, key_id=progress.key_id, rewrapped=progress.rewrapped, remaining=progress.remaining
+        )
 
     @strawberry.mutation(description="superadmin: a fresh key for the named (default: current) backend, e.g. a Fernet key")
     async def generate_encryption_key(self, info: InfoT, backend: str | None = None) -> types.GeneratedKey:
         await info.context.superadmin("generate encryption keys")
-        name = backend or info.context.services.backends.default_name
-        if name != "fernet":
-            raise BadUserInput("backend", f"backend {name!r} does not hand out key material; only 'fernet' does")
-        return types.GeneratedKey(backend=name, key=Fernet.generate_key().decode("ascii"))
+        chosen = info.context.services.backends.for_write(backend, "backend")
+        material = await chosen.generate_key_material() if isinstance(chosen, RotatableBackend) else None
+        if material is None:
+            raise BadUserInput(
+                "backend", f"backend {chosen.name!r} keeps its keys itself; rotate them with rotateEncryptionKey"
+            )
+        return types.GeneratedKey(backend=chosen.name, key=material)
 
     @strawberry.mutation
     async def create_principal(

@@ -1,0 +1,217 @@
+"""Key rotation and migration between backends: rewrap every data key.
+
+`rotateEncryptionKey(targetBackend)` makes the target backend's newest key
+current, then rewraps every data key still under an older key or another
+backend. Values are never decrypted: only data keys move (through the
+backend's own rewrap where it has one).
+
+The work is a job row (`key_rotation_job`) walked in batches of versions in
+id order; each batch's rewraps and the job's progress commit together, so a
+crash loses at most one uncommitted batch and a restart resumes where the last
+committed batch ended. Each row is updated only if it still holds what was
+read (optimistic), so concurrent writes, destroys and a second worker are
+harmless. The job ends when a full pass finds nothing left; a heartbeat lets
+another process take over a job whose worker died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from graphql_api.errors import BackendUnavailable, BadUserInput, StrongroomError
+from graphql_api.services.audit import Actor, AuditLog, AuditRecord
+from graphql_api.services.envelope import Backends, key_context
+from models import AuditAction, KeyRotationJob, KeyRotationStatus, Secret, SecretVersion, Workspace
+from plugins.interfaces import KeyUnavailable, RotatableBackend, WrappedKey
+
+logger = logging.getLogger(__name__)
+
+BATCH = 200
+STALE_AFTER = timedelta(seconds=30)
+# How long the mutation waits for the job before answering with progress.
+ANSWER_WITHIN = 20.0
+
+
+@dataclass(frozen=True)
+class RotationProgress:
+    backend: str
+    key_id: str
+    rewrapped: int
+    remaining: int
+    status: KeyRotationStatus
+
+
+class KeyRotationService:
+    def __init__(
+        self, *, backends: Backends, audit: AuditLog, now: Callable[[], datetime], batch: int = BATCH
+    ) -> None:
+        self._backends = backends
+        self._audit = audit
+        self._now = now
+        self._batch = batch
+        self._workers: dict[UUID, asyncio.Task[None]] = {}
+        # Test hook: awaited after each committed batch (lets a test kill mid-run).
+        self.after_batch: Callable[[KeyRotationJob], object] | None = None
+
+    async def rotate(self, target_name: str | None, actor: Actor, wait: float = ANSWER_WITHIN) -> RotationProgress:
+        """Start (or join) the rotation to `target_name` and report progress."""
+        target = self._backends.for_write(target_name, "targetBackend")
+        job = await KeyRotationJob.filter(
+            target_backend=target.name, status__in=[KeyRotationStatus.RUNNING, KeyRotationStatus.FAILED]
+        ).order_by("-started_at").first()
+        if job is None:
+            if not isinstance(target, RotatableBackend):
+                raise BadUserInput("targetBackend", f"backend {target.name!r} cannot rotate or rewrap keys")
+            try:
+                await target.rotate_key()
+                key_id = await target.current_key_id()
+            except Exception as exc:
+                raise BackendUnavailable(f"encryption backend {target.name!r} could not rotate its key: {_reason(exc)}") from None
+            now = self._now()
+            job = await KeyRotationJob.create(
+                target_backend=target.name, target_key_id=key_id, status=KeyRotationStatus.RUNNING,
+                started_by_user_id=actor.user_id, started_at=now, updated_at=now,
+            )
+        elif job.status is KeyRotationStatus.FAILED:
+            job.status, job.error = KeyRotationStatus.RUNNING, None  # type: ignore[assignment]  # nullable
+            await job.save(update_fields=["status", "error"])
+        worker = self._ensure_worker(job, actor)
+        if wait > 0:
+            await asyncio.wait({worker}, timeout=wait)
+        if worker.done() and not worker.cancelled() and worker.exception() is not None:
+            raise BackendUnavailable(f"key rotation stopped: {_reason(worker.exception())}")
+        return await self.progress(job.id)
+
+    async def progress(self, job_id: UUID) -> RotationProgress:
+        job = await KeyRotationJob.get(id=job_id)
+        return RotationProgress(
+            backend=job.target_backend,
+            key_id=job.target_key_id,
+            rewrapped=job.rewrapped,
+            remaining=await self._pending(job).count(),
+            status=job.status,
+        )
+
+    async def resume_abandoned(self) -> None:
+        """Pick up RUNNING jobs whose worker stopped (a crash or a restart)."""
+        stale = self._now() - STALE_AFTER
+        for job in await KeyRotationJob.filter(status=KeyRotationStatus.RUNNING, updated_at__lt=stale):
+            logger.info("resuming key rotation %s to %s:%s", job.id, job.target_backend, job.target_key_id)
+            self._ensure_worker(job, Actor(user_id=job.started_by_user_id, user_agent="strongroom (resumed)"))
+
+    async def stop(self) -> None:
+        for task in self._workers.values():
+            task.cancel()
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    def _ensure_worker(self, job: KeyRotationJob, actor: Actor) -> asyncio.Task[None]:
+        worker = self._workers.get(job.id)
+        if worker is None or worker.done():
+            worker = asyncio.create_task(self._run(job.id, actor), name=f"key-rotation:{job.id}")
+            self._workers[job.id] = worker
+        return worker
+
+    def _pending(self, job: KeyRotationJob) -> QuerySet[SecretVersion]:
+        return SecretVersion.filter(ciphertext__isnull=False).filter(
+            ~Q(backend=job.target_backend, key_id=job.target_key_id)
+        )
+
+    async def _run(self, job_id: UUID, actor: Actor) -> None:
+        job = await KeyRotationJob.get(id=job_id)
+        try:
+            while True:
+                moved = await self._batch_once(job)
+                if moved is None:  # end of a pass
+                    if await self._pending(job).count() == 0:
+                        break
+                    job.last_version_id = 0  # written meanwhile under an old key: another pass
+                    await job.save(update_fields=["last_version_id"])
+                if self.after_batch is not None:
+                    result = self.after_batch(job)
+                    if asyncio.iscoroutine(result):
+                        await result
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            job.status, job.error = KeyRotationStatus.FAILED, _reason(exc)
+            job.updated_at = self._now()
+            await job.save(update_fields=["status", "error", "updated_at"])
+            logger.error("key rotation %s failed: %s", job.id, job.error)
+            raise
+        await self._finish(job, actor)
+
+    async def _batch_once(self, job: KeyRotationJob) -> int | None:
+        """Rewrap one batch after job.last_version_id; None when the pass is done."""
+        rows = (
+            await self._pending(job)
+            .filter(id__gt=job.last_version_id)
+            .order_by("id")
+            .limit(self._batch)
+            .prefetch_related("secret")
+        )
+        if not rows:
+            return None
+        target = self._backends.for_read(job.target_backend)
+        rewrapped: list[tuple[SecretVersion, WrappedKey]] = []
+        for row in rows:
+            context = key_context(row.secret.workspace_id, row.secret.id)  # type: ignore[attr-defined]
+            wrapped = WrappedKey(ciphertext=bytes(row.wrapped_key or b""), key_id=row.key_id)
+            try:
+                if row.backend == target.name and isinstance(target, RotatableBackend):
+                    new = await target.rewrap(wrapped, context)
+                else:
+                    source = self._backends.for_read(row.backend)
+                    new = await target.wrap(await source.unwrap(wrapped, context), context)
+            except BackendUnavailable:
+                raise
+            except Exception as exc:
+                raise BackendUnavailable(
+                    f"could not rewrap version {row.version} of secret {row.secret.id} "
+                    f"(backend {row.backend!r}, key {row.key_id}): {_reason(exc)}"
+                ) from None
+            rewrapped.append((row, new))
+        async with in_transaction() as connection:
+            done = 0
+            for row, new in rewrapped:
+                done += await SecretVersion.filter(
+                    id=row.id, backend=row.backend, key_id=row.key_id, ciphertext__isnull=False
+                ).using_db(connection).update(wrapped_key=new.ciphertext, backend=target.name, key_id=new.key_id)
+            moved_secrets = {row.secret.id for row, _ in rewrapped if row.secret.encryption_backend != target.name}
+            if moved_secrets:
+                await Secret.filter(id__in=list(moved_secrets)).using_db(connection).update(encryption_backend=target.name)
+            job.last_version_id = rows[-1].id
+            job.rewrapped += done
+            job.updated_at = self._now()
+            await job.save(using_db=connection, update_fields=["last_version_id", "rewrapped", "updated_at"])
+        return done
+
+    async def _finish(self, job: KeyRotationJob, actor: Actor) -> None:
+        now = self._now()
+        job.status, job.finished_at, job.updated_at = KeyRotationStatus.COMPLETED, now, now
+        async with self._audit.transaction() as connection:
+            await job.save(using_db=connection, update_fields=["status", "finished_at", "updated_at"])
+            for workspace_id in await Workspace.all().using_db(connection).values_list("id", flat=True):
+                await self._audit.append(
+                    AuditRecord(
+                        str(workspace_id), AuditAction.KEY_ROTATED, actor,
+                        details={"backend": job.target_backend, "key_id": job.target_key_id,
+                                 "job_id": str(job.id), "rewrapped_total": job.rewrapped},
+                    ),
+                    connection,
+                )
+        logger.info("key rotation %s done: %d data key(s) rewrapped", job.id, job.rewrapped)
+
+
+def _reason(exc: BaseException | None) -> str:
+    if isinstance(exc, (KeyUnavailable, StrongroomError)):
+        return str(exc)
+    return type(exc).__name__
