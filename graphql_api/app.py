@@ -30,6 +30,7 @@ from graphql_api.context import Context, build_loaders
 from graphql_api.events import EventBus, LocalPublisher, PostgresNotifier, PostgresRelay
 from graphql_api.graphiql import graphiql_asset_routes, render_graphiql_page
 from graphql_api.jobs import PeriodicJob
+from graphql_api.metrics import metrics_endpoint
 from graphql_api.schema import build_schema
 from graphql_api.services.access import Authorizer, DenialRecorder
 from graphql_api.services.audit import AuditListener, AuditLog
@@ -40,6 +41,8 @@ from graphql_api.services.bootstrap import bootstrap
 from graphql_api.services.envelope import Backends, Envelope
 from graphql_api.services.importer import DotenvImporter
 from graphql_api.services.key_rotation import KeyRotationService
+from graphql_api.services.notifications import NotificationOutbox
+from graphql_api.services.rotation import RotationService
 from graphql_api.services.principals import PrincipalService
 from graphql_api.services.secrets import SecretService
 from graphql_api.services.statistics import StatisticsService
@@ -47,7 +50,13 @@ from graphql_api.services.tokens import TokenAuthenticator
 from graphql_api.services.workspaces import WorkspaceService
 from graphql_api.settings import ConfigError, Settings
 from plugins.interfaces import BackendStatus, PluginConfig
-from plugins.manager import build_plugin_manager, collect_audit_sinks, collect_encryption_backends
+from plugins.manager import (
+    build_plugin_manager,
+    collect_audit_sinks,
+    collect_encryption_backends,
+    collect_rotation_notifiers,
+    collect_value_generators,
+)
 
 logger = logging.getLogger("strongroom")
 
@@ -72,6 +81,7 @@ class Services:
     secrets: SecretService
     importer: DotenvImporter
     key_rotation: KeyRotationService
+    rotation: RotationService
     workspaces: WorkspaceService
     principals: PrincipalService
     statistics: StatisticsService
@@ -113,6 +123,8 @@ def build_services(
     backends = Backends(available, settings.encryption_backend)
     try:
         sinks = SinkDispatcher(collect_audit_sinks(manager, config))
+        generators = collect_value_generators(manager, config)
+        notifiers = collect_rotation_notifiers(manager, config)
     except ValueError as exc:
         variable, _, message = str(exc).partition(": ")
         raise ConfigError(variable, message or str(exc)) from None
@@ -136,6 +148,14 @@ def build_services(
         secrets=secrets,
         importer=DotenvImporter(secrets=secrets, envelope=envelope, audit=audit),
         key_rotation=KeyRotationService(backends=backends, audit=audit, now=now, batch=settings.key_rotation_batch),
+        rotation=RotationService(
+            secrets=secrets,
+            envelope=envelope,
+            audit=audit,
+            outbox=NotificationOutbox(notifiers=notifiers, audit=audit, now=now),
+            generators=generators,
+            now=now,
+        ),
         workspaces=WorkspaceService(audit),
         principals=PrincipalService(audit, now),
         statistics=StatisticsService(now),
@@ -207,6 +227,7 @@ def create_app(
         relay = None if settings.is_sqlite else PostgresRelay(database.asyncpg_dsn(settings.database_url), services.bus)
         purge = PeriodicJob("audit-retention", settings.audit_purge_interval_seconds, services.retention.purge)
         resume = PeriodicJob("key-rotation-resume", 30, services.key_rotation.resume_abandoned, first_delay=1)
+        scheduler = PeriodicJob("rotation-scheduler", settings.rotation_interval_seconds, services.rotation.run_once)
         try:
             await services.sinks.start()
             if relay is not None:
@@ -221,17 +242,18 @@ def create_app(
                 )
             if not settings.audit_enabled:
                 logger.warning("ENABLE_SECRET_AUDIT_LOGGING=false: secret access is NOT audited (unsafe)")
-            purge.start()
-            resume.start()
+            for job in (purge, resume, scheduler):
+                job.start()
             yield
         finally:
-            await purge.stop()
-            await resume.stop()
+            for job in (purge, resume, scheduler):
+                await job.stop()
             await services.key_rotation.stop()
             await services.audit.drain()
             if relay is not None:
                 await relay.stop()
             await services.sinks.stop()
+            await services.rotation.outbox.aclose()
             await services.backends.aclose()
             await database.close()
 
@@ -262,6 +284,7 @@ def create_app(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *graphiql_asset_routes(),

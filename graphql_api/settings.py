@@ -84,6 +84,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     audit_purge_interval_seconds: int = 3600
     key_rotation_batch: int = 200
+    rotation_interval_seconds: int = 60
     # Every variable seen (environment over .env), for plugins that read their own.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -225,6 +226,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         trusted_proxies=proxies,
         audit_purge_interval_seconds=integer("STRONGROOM_AUDIT_PURGE_INTERVAL", 3600, maximum=7 * 86400),
         key_rotation_batch=integer("STRONGROOM_KEY_ROTATION_BATCH", 200, maximum=10_000),
+        rotation_interval_seconds=integer("STRONGROOM_ROTATION_INTERVAL", 60, maximum=86400),
         environ=dict(env),
     )
 

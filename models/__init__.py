@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from models.access import ApiToken, Principal, RoleBinding
 from models.audit import AuditChainHead, SecretAudit
-from models.enums import AuditAction, KeyRotationStatus, Role, RotationPolicy, SecretType
+from models.enums import (
+    AuditAction,
+    KeyRotationStatus,
+    NotificationStatus,
+    Role,
+    RotationPolicy,
+    SecretType,
+    VersionState,
+)
 from models.key_rotation import KeyRotationJob
+from models.rotation import RotationNotification
 from models.secret import Secret, SecretTag, SecretVersion
 from models.workspace import Workspace
 
@@ -23,6 +32,7 @@ __models__ = [
     RoleBinding,
     ApiToken,
     KeyRotationJob,
+    RotationNotification,
 ]
 
 __all__ = [
@@ -31,14 +41,17 @@ __all__ = [
     "AuditChainHead",
     "KeyRotationJob",
     "KeyRotationStatus",
+    "NotificationStatus",
     "Principal",
     "Role",
     "RoleBinding",
+    "RotationNotification",
     "RotationPolicy",
     "Secret",
     "SecretAudit",
     "SecretTag",
     "SecretType",
     "SecretVersion",
+    "VersionState",
     "Workspace",
 ]

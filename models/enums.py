@@ -67,6 +67,7 @@ class AuditAction(str, Enum):
     # Beyond the contract: changes to who may do what are audited too.
     ROLE_GRANTED = "ROLE_GRANTED"
     ROLE_REVOKED = "ROLE_REVOKED"
+    ROTATION_NOTIFIED = "ROTATION_NOTIFIED"
 
 
 class Role(str, Enum):
@@ -81,3 +82,19 @@ class KeyRotationStatus(str, Enum):
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+
+
+class VersionState(str, Enum):
+    """ACTIVE versions are ordinary history; a PENDING one is staged by a
+    two-phase rotation and not yet current; a FAILED one failed its check."""
+
+    ACTIVE = "ACTIVE"
+    PENDING = "PENDING"
+    FAILED = "FAILED"
+
+
+class NotificationStatus(str, Enum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    ABANDONED = "ABANDONED"
+

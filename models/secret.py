@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise import fields
 from tortoise.models import Model
 
-from models.enums import RotationPolicy, SecretType
+from models.enums import RotationPolicy, SecretType, VersionState
 
 if TYPE_CHECKING:
     from models.workspace import Workspace
@@ -36,6 +36,10 @@ class Secret(Model):
     rotation_notified_at = fields.DatetimeField(null=True)
     is_active = fields.BooleanField(default=True)
     current_version = fields.IntField(default=1)
+    # The highest version number allocated; above current_version only while a
+    # two-phase rotation has a PENDING version (or after a FAILED one).
+    last_version = fields.IntField(default=1)
+    pending_version = fields.IntField(null=True)
     encryption_backend = fields.CharField(max_length=64)
     created_by_user_id = fields.UUIDField(null=True)
     updated_by_user_id = fields.UUIDField(null=True)
@@ -86,6 +90,7 @@ class SecretVersion(Model):
     wrapped_key = fields.BinaryField(null=True)
     backend = fields.CharField(max_length=64)
     key_id = fields.CharField(max_length=255)
+    state = fields.CharEnumField(VersionState, max_length=16, default=VersionState.ACTIVE)
     created_at = fields.DatetimeField()
     created_by_user_id = fields.UUIDField(null=True)
 

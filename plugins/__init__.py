@@ -10,6 +10,10 @@ import pluggy
 
 from plugins.interfaces import (
     AuditSink,
+    GenerationRequest,
+    RotationEvent,
+    RotationNotifier,
+    ValueGenerator,
     BackendStatus,
     EncryptionBackend,
     KeyContext,
@@ -22,6 +26,10 @@ hookimpl = pluggy.HookimplMarker("strongroom")
 
 __all__ = [
     "AuditSink",
+    "GenerationRequest",
+    "RotationEvent",
+    "RotationNotifier",
+    "ValueGenerator",
     "BackendStatus",
     "EncryptionBackend",
     "KeyContext",

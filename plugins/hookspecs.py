@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 import pluggy
 
-from plugins.interfaces import AuditSink, EncryptionBackend, PluginConfig
+from plugins.interfaces import AuditSink, EncryptionBackend, PluginConfig, RotationNotifier, ValueGenerator
 
 PROJECT_NAME = "strongroom"
 
@@ -50,5 +50,25 @@ def register_audit_sinks(config: PluginConfig) -> Iterable[AuditSink] | None:
     commits (each replica ships its own events). Return nothing when the
     sink's configuration is absent; raise `ValueError("VARIABLE: ...")` when it
     is malformed.
+    """
+
+
+@hookspec
+def register_value_generators(config: PluginConfig) -> Iterable[ValueGenerator] | None:
+    """Return the value generators this plugin provides.
+
+    A generator serves the secret types in its `secret_types`; third-party
+    generators run before the builtins, so a plugin can take over a type.
+    Used by `rotateSecret` without `newValue` and by the rotation scheduler.
+    """
+
+
+@hookspec
+def register_rotation_notifiers(config: PluginConfig) -> Iterable[RotationNotifier] | None:
+    """Return the rotation notifiers this plugin provides, configured.
+
+    Every notifier receives every rotation event (`rotation_due`, `rotated`,
+    `rotation_failed`). Return nothing when unconfigured; raise
+    `ValueError("VARIABLE: ...")` when the configuration is malformed.
     """
 

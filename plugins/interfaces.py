@@ -136,3 +136,79 @@ class AuditSink(Protocol):
 
     async def aclose(self) -> None: ...
 
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a value generator knows about the secret it makes a value for.
+
+    `metadata` is the secret's metadata; generators read their options from
+    its "rotation" object, e.g. {"rotation": {"length": 48, "alphabet": "hex"}}.
+    """
+
+    workspace_id: str
+    secret_id: str
+    name: str
+    secret_type: str
+    metadata: Mapping[str, Any]
+
+
+@runtime_checkable
+class ValueGenerator(Protocol):
+    """Makes new values for the secret types it serves.
+
+    Contract:
+    - `secret_types` names the SecretType values served (e.g. {"PASSWORD"});
+      the first registered generator serving a type is used.
+    - `generate(request)` returns a new value (at most 64 KiB of UTF-8) from a
+      cryptographically secure source. Bad options in the metadata raise
+      ValueError("rotation.<option>: what is wrong"), shown to the client.
+    - Optional two-phase rotation, for values that must also change somewhere
+      else (a database password): `apply(request, value)` makes the staged
+      value effective there, then `check(request, value)` proves it works.
+      Until both return, the new version is PENDING and the old value stays
+      current; if either raises, the pending version is marked FAILED, the
+      current value is untouched and notifiers get `rotation_failed`.
+    Never log or put a value in an exception message.
+    """
+
+    name: str
+    secret_types: frozenset[str]
+
+    async def generate(self, request: GenerationRequest) -> str: ...
+
+
+@dataclass(frozen=True)
+class RotationEvent:
+    """What a notifier is told. Never holds a value.
+
+    `kind` is "rotation_due", "rotated" or "rotation_failed"; `id` is unique
+    per event and stable across redeliveries (receivers deduplicate on it).
+    """
+
+    id: str
+    kind: str
+    workspace_id: str
+    secret_id: str
+    secret_name: str
+    secret_type: str
+    rotation_policy: str
+    rotation_due_at: str | None
+    version: int
+    occurred_at: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class RotationNotifier(Protocol):
+    """Tells people or systems about rotations.
+
+    Contract: `notify(event)` delivers one event or raises; Strongroom
+    retries a failed delivery later (with backoff) and records every outcome
+    in the audit trail. A notifier that raises never blocks rotation or the
+    other notifiers. `name` is stable: delivery state is kept per name.
+    """
+
+    name: str
+
+    async def notify(self, event: RotationEvent) -> None: ...
+

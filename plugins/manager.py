@@ -10,7 +10,7 @@ import pluggy
 
 from plugins import hookspecs
 from plugins.builtin import aws_kms, fernet, jsonl_sink, vault_transit
-from plugins.interfaces import AuditSink, EncryptionBackend, PluginConfig
+from plugins.interfaces import AuditSink, EncryptionBackend, PluginConfig, RotationNotifier, ValueGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -60,4 +60,25 @@ def collect_audit_sinks(manager: pluggy.PluginManager, config: PluginConfig) -> 
                 raise TypeError(f"{sink!r} does not implement AuditSink")
             sinks.append(sink)
     return sinks
+
+
+def collect_value_generators(manager: pluggy.PluginManager, config: PluginConfig) -> list[ValueGenerator]:
+    """Every generator, third parties first: the first serving a type wins."""
+    generators: list[ValueGenerator] = []
+    for result in manager.hook.register_value_generators(config=config):
+        for generator in result or ():
+            if not isinstance(generator, ValueGenerator):
+                raise TypeError(f"{generator!r} does not implement ValueGenerator")
+            generators.append(generator)
+    return generators
+
+
+def collect_rotation_notifiers(manager: pluggy.PluginManager, config: PluginConfig) -> list[RotationNotifier]:
+    notifiers: dict[str, RotationNotifier] = {}
+    for result in manager.hook.register_rotation_notifiers(config=config):
+        for notifier in result or ():
+            if not isinstance(notifier, RotationNotifier):
+                raise TypeError(f"{notifier!r} does not implement RotationNotifier")
+            notifiers.setdefault(notifier.name, notifier)
+    return list(notifiers.values())
 

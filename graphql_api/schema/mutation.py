@@ -55,9 +55,11 @@ class Mutation:
         expected_version: int | None = None,
     ) -> types.Secret:
         await info.context.authorize(Permission.WRITE_SECRETS, workspace_id)
-        row = await info.context.services.secrets.rotate(
-            workspace_id, parse_secret_id(id), new_value, expected_version, info.context.actor
-        )
+        services, secret_id, actor = info.context.services, parse_secret_id(id), info.context.actor
+        if new_value is None:
+            row = await services.rotation.rotate_generated(workspace_id, secret_id, expected_version, actor)
+        else:
+            row = await services.secrets.rotate(workspace_id, secret_id, new_value, expected_version, actor)
         return types.Secret.from_model(row)
 
     @strawberry.mutation(description="new version whose value is that of toVersion; needs WRITER, not READER")

@@ -17,6 +17,7 @@ SecretType = strawberry.enum(models.SecretType, description="What kind of secret
 RotationPolicy = strawberry.enum(models.RotationPolicy, description="How often a secret must be rotated.")
 AuditAction = strawberry.enum(models.AuditAction, description="What an audit event records.")
 Role = strawberry.enum(models.Role, description="A principal's role in one workspace.")
+VersionState = strawberry.enum(models.VersionState, description="Where a version stands in its secret's history.")
 
 
 @strawberry.type
@@ -43,6 +44,10 @@ class SecretVersion:
     created_by_user_id: strawberry.ID | None
     encryption_backend: str
     key_id: str
+    state: VersionState = strawberry.field(  # type: ignore[valid-type]
+        description="PENDING while a two-phase rotation checks it; FAILED when the check failed"
+    )
+    destroyed: bool = strawberry.field(description="its ciphertext and data key were erased")
 
     @classmethod
     def from_model(cls, row: models.SecretVersion) -> SecretVersion:
@@ -52,6 +57,8 @@ class SecretVersion:
             created_by_user_id=_id(row.created_by_user_id),
             encryption_backend=row.backend,
             key_id=row.key_id,
+            state=row.state,
+            destroyed=row.ciphertext is None,
         )
 
 
@@ -74,6 +81,9 @@ class Secret:
     updated_at: datetime
     created_by_user_id: strawberry.ID | None
     updated_by_user_id: strawberry.ID | None
+    pending_version: int | None = strawberry.field(
+        description="a version staged by a two-phase rotation, readable by number, not yet current"
+    )
 
     @strawberry.field(description="last successful value read, derived from the audit trail")
     async def last_accessed_at(self, info: Info[Context, None]) -> datetime | None:
@@ -104,6 +114,7 @@ class Secret:
             updated_at=row.updated_at,
             created_by_user_id=_id(row.created_by_user_id),
             updated_by_user_id=_id(row.updated_by_user_id),
+            pending_version=row.pending_version,
         )
 
 

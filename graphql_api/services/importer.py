@@ -66,7 +66,7 @@ class DotenvImporter:
                 backend=backend,
                 workspace_id=workspace_id,
                 secret_id=secret_id,
-                version=current.current_version + 1 if current else 1,
+                version=current.last_version + 1 if current else 1,
             )
             planned.append(_Planned(entry.name, sealed, current, secret_id))
 
@@ -90,7 +90,7 @@ class DotenvImporter:
                         )
                     else:
                         secret = await Secret.select_for_update().using_db(connection).get(id=plan.secret_id)
-                        if secret.current_version != plan.existing.current_version or not secret.is_active:
+                        if secret.last_version != plan.existing.last_version or not secret.is_active:
                             raise Conflict(f"secret {plan.name!r} changed during the import; nothing was imported, try again")
                         await self._secrets.append_version(secret, plan.sealed, actor, connection)
                     await self._audit.append(

@@ -134,7 +134,7 @@ class SecretService:
             row = await SecretVersion.get_or_none(secret_id=secret.id, version=number)
             if row is None or row.ciphertext is None:
                 raise NotFound(f"version {number} of secret {secret_id} does not exist")
-            value = await self._open(secret, row)
+            value = await self.open_version(secret, row)
         except StrongroomError as exc:
             await self._record_failed_read(workspace_id, secret_id, version, actor, exc)
             raise
@@ -174,7 +174,7 @@ class SecretService:
         revealed: list[RevealedValue] = []
         for secret in secrets:
             row = current[secret.id]
-            value = await self._open(secret, row)
+            value = await self.open_version(secret, row)
             revealed.append(RevealedValue(secret.id, secret.name or "", row.version, value))
         await self._audit.record(
             [
@@ -271,7 +271,7 @@ class SecretService:
             updated_at=now,
             using_db=connection,
         )
-        await self._write_version(secret, 1, sealed, actor, now, connection)
+        await self.write_version(secret, 1, sealed, actor, now, connection)
         await self._write_tags(secret, tags, connection)
         return secret
 
@@ -280,9 +280,8 @@ class SecretService:
     ) -> None:
         """Make `sealed` the next, current version of a locked secret (a value change)."""
         now = self._now()
-        secret.current_version += 1
-        await self._write_version(secret, secret.current_version, sealed, actor, now, connection)
-        self._mark_rotated(secret, now)
+        await self.write_version(secret, self._allocate(secret), sealed, actor, now, connection)
+        self.mark_rotated(secret, now)
         secret.updated_at = now
         secret.updated_by_user_id = actor.user_id
         await secret.save(using_db=connection)
@@ -298,9 +297,8 @@ class SecretService:
             now = self._now()
             changed: list[str] = []
             if sealed is not None:
-                secret.current_version += 1
-                await self._write_version(secret, secret.current_version, sealed, actor, now, connection)
-                self._mark_rotated(secret, now)
+                await self.write_version(secret, self._allocate(secret), sealed, actor, now, connection)
+                self.mark_rotated(secret, now)
                 changed.append("value")
             if usage is not None or changes.clear_usage:
                 secret.usage = usage  # type: ignore[assignment]  # nullable column
@@ -330,22 +328,25 @@ class SecretService:
         )
 
     async def rotate(
-        self, workspace_id: str, secret_id: UUID, new_value: str | None, expected_version: int | None, actor: Actor
+        self,
+        workspace_id: str,
+        secret_id: UUID,
+        new_value: str,
+        expected_version: int | None,
+        actor: Actor,
+        on_commit: Callable[[Secret, BaseDBAsyncClient], Awaitable[None]] | None = None,
     ) -> Secret:
-        if new_value is None:
-            secret = await self.require(workspace_id, secret_id)
-            raise BadUserInput(
-                "newValue",
-                f"no value generator serves secret type {secret.secret_type.value}; pass newValue",
-            )
+        """A new current version with `new_value`; `on_commit` runs in the same
+        transaction (the rotation service queues notifications there)."""
         validation.secret_value(new_value, "newValue")
 
         async def write(secret: Secret, sealed: SealedValue | None, connection: BaseDBAsyncClient) -> dict[str, Any]:
             assert sealed is not None
             now = self._now()
-            secret.current_version += 1
-            await self._write_version(secret, secret.current_version, sealed, actor, now, connection)
-            self._mark_rotated(secret, now)
+            await self.write_version(secret, self._allocate(secret), sealed, actor, now, connection)
+            self.mark_rotated(secret, now)
+            if on_commit is not None:
+                await on_commit(secret, connection)
             return {}
 
         return await self._write_new_version(
@@ -365,14 +366,13 @@ class SecretService:
             row = await SecretVersion.get_or_none(secret_id=secret.id, version=to_version)
             if row is None or row.ciphertext is None:
                 raise BadUserInput("toVersion", f"secret {secret_id} has no version {to_version}")
-            return await self._open(secret, row)
+            return await self.open_version(secret, row)
 
         async def write(secret: Secret, sealed: SealedValue | None, connection: BaseDBAsyncClient) -> dict[str, Any]:
             assert sealed is not None
             now = self._now()
             from_version = secret.current_version
-            secret.current_version += 1
-            await self._write_version(secret, secret.current_version, sealed, actor, now, connection)
+            await self.write_version(secret, self._allocate(secret), sealed, actor, now, connection)
             # The restored value is as old as it was: the rotation clock is not reset.
             return {"from_version": from_version, "to_version": to_version}
 
@@ -383,7 +383,7 @@ class SecretService:
     async def set_active(self, workspace_id: str, secret_id: UUID, active: bool, actor: Actor) -> Secret:
         action = AuditAction.RESTORED if active else AuditAction.DELETED
         async with self._audit.transaction() as connection:
-            secret = await self._lock(workspace_id, secret_id, connection)
+            secret = await self.lock(workspace_id, secret_id, connection)
             secret.is_active = active
             secret.updated_at = self._now()
             secret.updated_by_user_id = actor.user_id
@@ -401,7 +401,7 @@ class SecretService:
         name may be used again.
         """
         async with self._audit.transaction() as connection:
-            secret = await self._lock(workspace_id, secret_id, connection)
+            secret = await self.lock(workspace_id, secret_id, connection)
             name = secret.name
             now = self._now()
             await SecretVersion.filter(secret_id=secret.id).using_db(connection).update(ciphertext=None, wrapped_key=None)
@@ -423,14 +423,14 @@ class SecretService:
                     AuditAction.DESTROYED,
                     actor,
                     secret.id,
-                    details={"name": name, "versions": secret.current_version},
+                    details={"name": name, "versions": secret.last_version},
                 ),
                 connection,
             )
 
     # ---- helpers -----------------------------------------------------------
 
-    async def _open(self, secret: Secret, row: SecretVersion) -> str:
+    async def open_version(self, secret: Secret, row: SecretVersion) -> str:
         assert row.ciphertext is not None and row.wrapped_key is not None
         return await self._envelope.open(
             ciphertext=row.ciphertext,
@@ -442,7 +442,7 @@ class SecretService:
             version=row.version,
         )
 
-    async def _lock(self, workspace_id: str, secret_id: UUID, connection: BaseDBAsyncClient) -> Secret:
+    async def lock(self, workspace_id: str, secret_id: UUID, connection: BaseDBAsyncClient) -> Secret:
         secret = (
             await Secret.select_for_update()
             .using_db(connection)
@@ -481,11 +481,11 @@ class SecretService:
                     backend=backend,
                     workspace_id=workspace_id,
                     secret_id=secret.id,
-                    version=secret.current_version + 1,
+                    version=secret.last_version + 1,
                 )
             async with self._audit.transaction() as connection:
-                locked = await self._lock(workspace_id, secret_id, connection)
-                if locked.current_version != secret.current_version or not locked.is_active:
+                locked = await self.lock(workspace_id, secret_id, connection)
+                if locked.last_version != secret.last_version or not locked.is_active:
                     continue  # someone wrote meanwhile: the sealed version number is stale
                 details = await apply(locked, sealed, connection)
                 locked.updated_at = self._now()
@@ -504,7 +504,7 @@ class SecretService:
                 return locked
         raise Conflict(f"secret {secret_id} changed concurrently {WRITE_ATTEMPTS} times; try again")
 
-    async def _write_version(
+    async def write_version(
         self,
         secret: Secret,
         version: int,
@@ -536,7 +536,14 @@ class SecretService:
                 using_db=connection,
             )
 
-    def _mark_rotated(self, secret: Secret, now: datetime) -> None:
+    @staticmethod
+    def _allocate(secret: Secret) -> int:
+        """The next version number, made current (a PENDING version is not)."""
+        secret.last_version += 1
+        secret.current_version = secret.last_version
+        return secret.current_version
+
+    def mark_rotated(self, secret: Secret, now: datetime) -> None:
         secret.last_rotated_at = now
         secret.rotation_due_at = due_date(secret.rotation_policy, now)
         secret.rotation_notified_at = None

@@ -1,0 +1,245 @@
+"""Rotation: generated values, two-phase rotation, and the scheduler.
+
+`rotate_generated` makes a new value with the value generator plugin that
+serves the secret's type. Plain generators give a new version at once. A
+generator with `apply`/`check` rotates in two phases: the value is staged as
+a PENDING version (readable by number, not current), applied and checked;
+only then is it promoted. If either fails, the version is marked FAILED, the
+current value is untouched, and notifiers get `rotation_failed`.
+
+`run_once` is one scheduler pass over due secrets: a secret whose type has a
+generator is rotated; any other is claimed once per due cycle (a conditional
+update of rotation_notified_at, so one replica wins) and `rotation_due` is
+queued for every notifier in the same transaction. Then due notifications are
+delivered. Safe to run on every replica at once, and from cron.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.functions import Count
+
+from graphql_api.errors import BackendUnavailable, BadUserInput, Conflict, StrongroomError
+from graphql_api.services import validation
+from graphql_api.services.audit import SYSTEM_ACTOR, Actor, AuditLog, AuditRecord
+from graphql_api.services.envelope import Envelope
+from graphql_api.services.notifications import NotificationOutbox
+from graphql_api.services.secrets import SecretService
+from models import AuditAction, Secret, SecretVersion, VersionState
+from plugins.interfaces import GenerationRequest, ValueGenerator
+
+logger = logging.getLogger(__name__)
+
+SCHEDULER_BATCH = 200
+
+
+@dataclass(frozen=True)
+class SchedulerReport:
+    rotated: int = 0
+    failed: int = 0
+    notified: int = 0
+    delivered: int = 0
+
+
+class RotationService:
+    def __init__(
+        self,
+        *,
+        secrets: SecretService,
+        envelope: Envelope,
+        audit: AuditLog,
+        outbox: NotificationOutbox,
+        generators: Sequence[ValueGenerator],
+        now: Callable[[], datetime],
+    ) -> None:
+        self._secrets = secrets
+        self._envelope = envelope
+        self._audit = audit
+        self.outbox = outbox
+        self.generators = list(generators)
+        self._now = now
+
+    def generator_for(self, secret_type: str) -> ValueGenerator | None:
+        return next((g for g in self.generators if secret_type in g.secret_types), None)
+
+    async def rotate_generated(
+        self, workspace_id: str, secret_id: UUID, expected_version: int | None, actor: Actor
+    ) -> Secret:
+        secret = await self._secrets.require(workspace_id, secret_id)
+        generator = self.generator_for(secret.secret_type.value)
+        if generator is None:
+            raise BadUserInput(
+                "newValue", f"no value generator serves secret type {secret.secret_type.value}; pass newValue"
+            )
+        if not secret.is_active:
+            raise Conflict(f"secret {secret_id} is deleted; restore it first")
+        if secret.pending_version is not None:
+            raise Conflict(f"secret {secret_id} has a rotation in progress (version {secret.pending_version} is pending)")
+        if expected_version is not None and expected_version != secret.current_version:
+            raise Conflict(f"expectedVersion is {expected_version} but the current version is {secret.current_version}")
+        request = GenerationRequest(
+            workspace_id=workspace_id, secret_id=str(secret.id), name=secret.name or "",
+            secret_type=secret.secret_type.value, metadata=secret.metadata or {},
+        )
+        try:
+            value = await generator.generate(request)
+        except ValueError as exc:
+            raise BadUserInput("metadata", str(exc)) from None
+        validation.secret_value(value, "generated value")
+        if not (hasattr(generator, "apply") or hasattr(generator, "check")):
+            rotated = await self._secrets.rotate(
+                workspace_id, secret_id, value, secret.current_version, actor, on_commit=self._notify_rotated(generator)
+            )
+            return rotated
+        return await self._two_phase(secret, generator, request, value, actor)
+
+    def _notify_rotated(self, generator: ValueGenerator) -> Callable[[Secret, BaseDBAsyncClient], Awaitable[None]]:
+        async def enqueue(secret: Secret, connection: BaseDBAsyncClient) -> None:
+            await self.outbox.enqueue("rotated", secret, connection, {"generator": generator.name})
+
+        return enqueue
+
+    async def _two_phase(
+        self, secret: Secret, generator: ValueGenerator, request: GenerationRequest, value: str, actor: Actor
+    ) -> Secret:
+        workspace_id = secret.workspace_id  # type: ignore[attr-defined]
+        version = secret.last_version + 1
+        backend = self._envelope.backends.for_write(secret.encryption_backend, "encryptionBackend")
+        sealed = await self._envelope.seal(
+            value, backend=backend, workspace_id=workspace_id, secret_id=secret.id, version=version
+        )
+        async with self._audit.transaction() as connection:
+            locked = await self._secrets.lock(workspace_id, secret.id, connection)
+            if locked.last_version != secret.last_version or locked.pending_version is not None:
+                raise Conflict(f"secret {secret.id} changed meanwhile; try again")
+            locked.last_version = version
+            locked.pending_version = version
+            await self._secrets.write_version(locked, version, sealed, actor, self._now(), connection)
+            await SecretVersion.filter(secret_id=locked.id, version=version).using_db(connection).update(
+                state=VersionState.PENDING
+            )
+            await locked.save(using_db=connection, update_fields=["last_version", "pending_version"])
+            await self._audit.append(
+                AuditRecord(workspace_id, AuditAction.ROTATED, actor, locked.id,
+                            details={"name": locked.name, "version": version, "phase": "staged", "generator": generator.name}),
+                connection,
+            )
+        try:
+            if hasattr(generator, "apply"):
+                await generator.apply(request, value)
+            if hasattr(generator, "check"):
+                await generator.check(request, value)
+        except Exception as exc:
+            reason = str(exc)[:200] if isinstance(exc, StrongroomError) else type(exc).__name__
+            await self._finish_pending(secret, version, actor, promote=False, reason=reason)
+            raise Conflict(
+                f"rotation of secret {secret.id} failed its check ({reason}); version {version} is FAILED "
+                f"and the current value is unchanged"
+            ) from None
+        return await self._finish_pending(secret, version, actor, promote=True, reason=None)
+
+    async def _finish_pending(
+        self, secret: Secret, version: int, actor: Actor, *, promote: bool, reason: str | None
+    ) -> Secret:
+        workspace_id = secret.workspace_id  # type: ignore[attr-defined]
+        async with self._audit.transaction() as connection:
+            locked = await self._secrets.lock(workspace_id, secret.id, connection)
+            superseded = locked.current_version != secret.current_version
+            promote = promote and not superseded and locked.pending_version == version
+            state = VersionState.ACTIVE if promote else VersionState.FAILED
+            await SecretVersion.filter(secret_id=locked.id, version=version).using_db(connection).update(state=state)
+            locked.pending_version = None
+            if promote:
+                locked.current_version = version
+                self._secrets.mark_rotated(locked, self._now())
+            locked.updated_at = self._now()
+            await locked.save(using_db=connection)
+            why = reason or ("a newer version was written meanwhile" if superseded else None)
+            await self._audit.append(
+                AuditRecord(workspace_id, AuditAction.ROTATED, actor, locked.id, success=promote,
+                            details={"name": locked.name, "version": version,
+                                     "phase": "promoted" if promote else "failed", "reason": why}),
+                connection,
+            )
+            await self.outbox.enqueue(
+                "rotated" if promote else "rotation_failed", locked, connection,
+                {"version": version, "reason": why} if not promote else {"version": version},
+            )
+        return locked
+
+    # ---- scheduler ---------------------------------------------------------
+
+    async def run_once(self) -> SchedulerReport:
+        now = self._now()
+        due = (
+            await Secret.filter(
+                is_active=True, destroyed_at=None, rotation_due_at__lte=now,
+                rotation_notified_at=None, pending_version=None,
+            )
+            .order_by("rotation_due_at")
+            .limit(SCHEDULER_BATCH)
+        )
+        rotated = failed = notified = 0
+        for secret in due:
+            if self.generator_for(secret.secret_type.value) is not None:
+                outcome = await self._scheduled_rotation(secret)
+                rotated += outcome == "rotated"
+                failed += outcome == "failed"
+            elif await self._claim_due(secret, now):
+                notified += 1
+        delivered = await self.outbox.deliver_due()
+        return SchedulerReport(rotated=rotated, failed=failed, notified=notified, delivered=delivered)
+
+    async def _scheduled_rotation(self, secret: Secret) -> str:
+        workspace_id = secret.workspace_id  # type: ignore[attr-defined]
+        try:
+            await self.rotate_generated(workspace_id, secret.id, secret.current_version, SYSTEM_ACTOR)
+            return "rotated"
+        except Conflict as exc:
+            if "failed its check" in exc.message:
+                return "failed"
+            return "raced"  # another replica (or a person) rotated it first
+        except (BadUserInput, BackendUnavailable) as exc:
+            # Cannot rotate this cycle (bad generator options, backend down): say so once.
+            async with self._audit.transaction() as connection:
+                claimed = await Secret.filter(id=secret.id, rotation_notified_at=None).using_db(connection).update(
+                    rotation_notified_at=self._now()
+                )
+                if claimed:
+                    await self.outbox.enqueue("rotation_failed", secret, connection, {"reason": exc.message[:200]})
+            logger.warning("scheduled rotation of %s/%s failed: %s", workspace_id, secret.name, exc.code)
+            return "failed"
+
+    async def _claim_due(self, secret: Secret, now: datetime) -> bool:
+        async with self._audit.transaction() as connection:
+            claimed = await Secret.filter(
+                id=secret.id, rotation_notified_at=None, rotation_due_at__lte=now
+            ).using_db(connection).update(rotation_notified_at=now)
+            if not claimed:
+                return False
+            await self._audit.append(
+                AuditRecord(
+                    secret.workspace_id, AuditAction.ROTATION_DUE, SYSTEM_ACTOR, secret.id,  # type: ignore[attr-defined]
+                    details={"name": secret.name, "due_at": secret.rotation_due_at.isoformat() if secret.rotation_due_at else None,
+                             "notifiers": sorted(self.outbox.notifiers)},
+                ),
+                connection,
+            )
+            await self.outbox.enqueue("rotation_due", secret, connection)
+        return True
+
+    async def due_counts(self) -> dict[str, int]:
+        """Active secrets past their due date, per workspace (the metrics gauge)."""
+        rows = (
+            await Secret.filter(is_active=True, destroyed_at=None, rotation_due_at__lte=self._now())
+            .annotate(n=Count("id"))
+            .group_by("workspace_id")
+            .values("workspace_id", "n")
+        )
+        return {str(row["workspace_id"]): int(row["n"]) for row in rows}
