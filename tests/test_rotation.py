@@ -1,0 +1,322 @@
+"""The rotation engine with a controllable clock: policies and due dates,
+generated and two-phase rotation, the scheduler's once-per-cycle
+notifications, the outbox, and plugins installed through entry points."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import pytest
+
+from graphql_api.app import build_services
+from graphql_api.services.audit import SYSTEM_ACTOR
+from models import RotationNotification, Secret, SecretAudit, SecretVersion
+from plugins.interfaces import GenerationRequest, RotationEvent
+from plugins.manager import build_plugin_manager
+from tests.clock import MutableClock
+from tests.conftest import make_settings
+from tests.harness import Server
+from tests.test_audit_trail import running
+
+pytestmark = pytest.mark.asyncio
+hookimpl = pluggy.HookimplMarker("strongroom")
+
+CREATE = """mutation($input: CreateSecretInput!) { createSecret(workspaceId: "default", input: $input) {
+    id rotationPolicy rotationDueAt lastRotatedAt createdAt currentVersion } }"""
+VALUE = """query($id: ID!, $v: Int) { secretValue(workspaceId: "default", id: $id, version: $v) { value version } }"""
+ROTATE = """mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id) { currentVersion pendingVersion versions { version state } } }"""
+
+
+class RecordingNotifier:
+    name = "recording"
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.events: list[RotationEvent] = []
+        self.fail_first = fail_first
+        self.calls = 0
+
+    async def notify(self, event: RotationEvent) -> None:
+        self.calls += 1
+        if self.calls <= self.fail_first:
+            raise RuntimeError("receiver down")
+        self.events.append(event)
+
+
+class CountingGenerator:
+    name = "counting"
+    secret_types = frozenset({"JWT_SECRET"})
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    async def generate(self, request: GenerationRequest) -> str:
+        self.made += 1
+        return f"generated-{request.name}-{self.made}"
+
+
+class CheckedGenerator:
+    """Two-phase: apply then check; `check_passes` decides the outcome."""
+
+    name = "checked"
+    secret_types = frozenset({"DATABASE_CREDENTIAL"})
+
+    def __init__(self) -> None:
+        self.check_passes = True
+        self.seen_current_during_check: list[str] = []
+        self.applied: list[str] = []
+
+    async def generate(self, request: GenerationRequest) -> str:
+        return f"db-password-{len(self.applied) + 1}"
+
+    async def apply(self, request: GenerationRequest, value: str) -> None:
+        self.applied.append(value)
+
+    async def check(self, request: GenerationRequest, value: str) -> None:
+        if not self.check_passes:
+            raise RuntimeError("login with the new password failed")
+
+
+def plugin_manager(*objects: Any) -> pluggy.PluginManager:
+    class Plugin:
+        @hookimpl
+        def register_value_generators(self) -> list[Any]:
+            return [o for o in objects if hasattr(o, "generate")]
+
+        @hookimpl
+        def register_rotation_notifiers(self) -> list[Any]:
+            return [o for o in objects if hasattr(o, "notify")]
+
+    return build_plugin_manager(load_entry_points=False, extra=[Plugin()])
+
+
+async def create(server: Server, name: str, secret_type: str = "API_KEY", **extra: Any) -> dict[str, Any]:
+    data = await server.data(CREATE, {"input": {"name": name, "secretType": secret_type, "value": "initial", **extra}})
+    return data["createSecret"]  # type: ignore[no-any-return]
+
+
+# ---- policies ----------------------------------------------------------------------
+
+
+async def test_policies_produce_exact_due_dates(server: Server, clock: MutableClock) -> None:
+    for policy, days in (("AUTO_30_DAYS", 30), ("AUTO_60_DAYS", 60), ("AUTO_90_DAYS", 90), ("AUTO_180_DAYS", 180), ("AUTO_365_DAYS", 365)):
+        secret = await create(server, policy, rotationPolicy=policy)
+        assert datetime.fromisoformat(secret["rotationDueAt"]) == clock.current + timedelta(days=days)
+    manual = await create(server, "MANUAL_ONE", rotationPolicy="MANUAL")
+    assert manual["rotationDueAt"] is None
+    default = await create(server, "DEFAULTED")
+    assert default["rotationPolicy"] == "AUTO_90_DAYS"
+
+    created_at = clock.current
+    clock.advance(days=10)
+    changed = await server.data('mutation($id: ID!) { updateSecret(workspaceId: "default", id: $id, input: {rotationPolicy: AUTO_30_DAYS}) { rotationDueAt } }', {"id": default["id"]})
+    assert datetime.fromisoformat(changed["updateSecret"]["rotationDueAt"]) == created_at + timedelta(days=30)
+    rotated = await server.data('mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "n") { rotationDueAt lastRotatedAt } }', {"id": default["id"]})
+    assert datetime.fromisoformat(rotated["rotateSecret"]["rotationDueAt"]) == clock.current + timedelta(days=30)
+    back_to_manual = await server.data('mutation($id: ID!) { updateSecret(workspaceId: "default", id: $id, input: {rotationPolicy: MANUAL}) { rotationDueAt } }', {"id": default["id"]})
+    assert back_to_manual["updateSecret"]["rotationDueAt"] is None
+
+
+async def test_default_policy_follows_secret_rotation_days(database_url: str, tmp_path: Path) -> None:
+    async with running(make_settings(database_url, tmp_path / "d", SECRET_ROTATION_DAYS="30")) as server:
+        assert (await create(server, "SHORT"))["rotationPolicy"] == "AUTO_30_DAYS"
+
+
+# ---- generated rotation ---------------------------------------------------------------
+
+
+async def test_rotate_without_value_uses_the_generator(database_url: str, tmp_path: Path) -> None:
+    generator, notifier = CountingGenerator(), RecordingNotifier()
+    async with running(make_settings(database_url, tmp_path / "d"), plugins=plugin_manager(generator, notifier)) as server:
+        jwt = await create(server, "JWT", "JWT_SECRET")
+        rotated = (await server.data(ROTATE, {"id": jwt["id"]}))["rotateSecret"]
+        assert rotated["currentVersion"] == 2
+        assert (await server.data(VALUE, {"id": jwt["id"], "v": None}))["secretValue"]["value"] == "generated-JWT-1"
+        assert (await server.data(VALUE, {"id": jwt["id"], "v": 1}))["secretValue"]["value"] == "initial"
+        api = await create(server, "API", "API_KEY")
+        error = await server.error(ROTATE, {"id": api["id"]})
+        assert error["extensions"]["code"] == "BAD_USER_INPUT" and "API_KEY" in error["message"]
+        await server.services.rotation.outbox.deliver_due()
+        assert [(e.kind, e.secret_name, e.version) for e in notifier.events] == [("rotated", "JWT", 2)]
+        assert "generated" not in repr(notifier.events)
+
+
+async def test_builtin_generators_serve_their_types(server: Server) -> None:
+    served = {t for g in server.services.rotation.generators for t in g.secret_types}
+    if not served:
+        pytest.skip("no builtin generators registered")
+    assert {"PASSWORD", "JWT_SECRET", "ENCRYPTION_KEY", "WEBHOOK_SECRET"} <= served
+    secret = await create(server, "PW", "PASSWORD", metadata={"rotation": {"length": 48}})
+    await server.data(ROTATE, {"id": secret["id"]})
+    value = (await server.data(VALUE, {"id": secret["id"], "v": None}))["secretValue"]["value"]
+    assert len(value) == 48 and value != "initial"
+    bad = await create(server, "PW_BAD", "PASSWORD", metadata={"rotation": {"length": "long"}})
+    error = await server.error(ROTATE, {"id": bad["id"]})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "rotation.length" in error["message"]
+
+
+async def test_two_phase_rotation_promotes_after_the_check(database_url: str, tmp_path: Path) -> None:
+    generator, notifier = CheckedGenerator(), RecordingNotifier()
+    async with running(make_settings(database_url, tmp_path / "d"), plugins=plugin_manager(generator, notifier)) as server:
+        db = await create(server, "DB", "DATABASE_CREDENTIAL")
+        rotated = (await server.data(ROTATE, {"id": db["id"]}))["rotateSecret"]
+        assert rotated["currentVersion"] == 2 and rotated["pendingVersion"] is None
+        assert [v["state"] for v in rotated["versions"]] == ["ACTIVE", "ACTIVE"]
+        assert generator.applied == ["db-password-1"]
+        assert (await server.data(VALUE, {"id": db["id"], "v": None}))["secretValue"]["value"] == "db-password-1"
+
+        generator.check_passes = False
+        error = await server.error(ROTATE, {"id": db["id"]})
+        assert error["extensions"]["code"] == "CONFLICT" and "failed its check" in error["message"]
+        assert "db-password" not in error["message"]
+        row = await Secret.get(id=db["id"])
+        assert (row.current_version, row.pending_version, row.last_version) == (2, None, 3)
+        failed = await SecretVersion.get(secret_id=db["id"], version=3)
+        assert failed.state.value == "FAILED"
+        assert (await server.data(VALUE, {"id": db["id"], "v": None}))["secretValue"]["value"] == "db-password-1"
+        # A later rotation gets a fresh number; the failed one stays in history.
+        generator.check_passes = True
+        again = (await server.data(ROTATE, {"id": db["id"]}))["rotateSecret"]
+        assert again["currentVersion"] == 4
+        await server.services.rotation.outbox.deliver_due()
+        assert [e.kind for e in notifier.events] == ["rotated", "rotation_failed", "rotated"]
+
+
+# ---- scheduler ------------------------------------------------------------------------
+
+
+async def test_scheduler_rotates_generated_types_and_notifies_others_once_across_two_schedulers(
+    database_url: str, tmp_path: Path, clock: MutableClock
+) -> None:
+    generator, notifier = CountingGenerator(), RecordingNotifier()
+    settings = make_settings(database_url, tmp_path / "d")
+    async with running(settings, clock, plugins=plugin_manager(generator, notifier)) as server:
+        jwt = await create(server, "JWT", "JWT_SECRET", rotationPolicy="AUTO_30_DAYS")
+        api = await create(server, "API", "API_KEY", rotationPolicy="AUTO_30_DAYS")
+        await create(server, "NOT_YET", "API_KEY", rotationPolicy="AUTO_90_DAYS")
+        assert (await server.services.rotation.run_once()).notified == 0
+        clock.advance(days=31)
+        # A second scheduler instance on the same database, racing the first.
+        other = build_services(settings, now=clock, plugins=plugin_manager(generator, notifier)).rotation
+        reports = await asyncio.gather(server.services.rotation.run_once(), other.run_once())
+        assert sum(r.notified for r in reports) == 1
+        assert sum(r.rotated for r in reports) == 1
+        for _ in range(3):  # later passes in the same cycle add nothing
+            await server.services.rotation.run_once()
+        await other.outbox.deliver_due()
+        due = [e for e in notifier.events if e.kind == "rotation_due"]
+        assert [(e.secret_name, e.secret_type) for e in due] == [("API", "API_KEY")]
+        assert await SecretAudit.filter(action="ROTATION_DUE").count() == 1
+
+        jwt_row = await Secret.get(id=jwt["id"])
+        # Both may generate a value; exactly one becomes a version.
+        assert jwt_row.current_version == 2 and await SecretVersion.filter(secret_id=jwt["id"]).count() == 2
+        assert (await server.data(VALUE, {"id": jwt["id"], "v": 1}))["secretValue"]["value"] == "initial"
+
+        # Rotating starts a new cycle: the next due date notifies again, once.
+        await server.data('mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "new") { id } }', {"id": api["id"]})
+        clock.advance(days=31)
+        await server.services.rotation.run_once()
+        await server.services.rotation.run_once()
+        assert len([e for e in notifier.events if e.kind == "rotation_due" and e.secret_name == "API"]) == 2
+
+
+async def test_failed_delivery_is_retried_later_and_audited(database_url: str, tmp_path: Path, clock: MutableClock) -> None:
+    notifier = RecordingNotifier(fail_first=1)
+    async with running(make_settings(database_url, tmp_path / "d"), clock, plugins=plugin_manager(notifier)) as server:
+        await create(server, "DUE", rotationPolicy="AUTO_30_DAYS")
+        clock.advance(days=31)
+        report = await server.services.rotation.run_once()
+        assert (report.notified, report.delivered) == (1, 0)
+        row = await RotationNotification.get(notifier="recording")
+        assert (row.status.value, row.attempts) == ("PENDING", 1) and row.next_attempt_at > clock.current
+        assert (await server.services.rotation.run_once()).delivered == 0  # not before its retry time
+        clock.advance(minutes=5)
+        assert (await server.services.rotation.run_once()).delivered == 1
+        assert len(notifier.events) == 1
+        outcomes = await SecretAudit.filter(action="ROTATION_NOTIFIED").order_by("seq")
+        assert [e.success for e in outcomes] == [False, True]
+        assert outcomes[0].details["error"] == "receiver down"
+
+
+async def test_metrics_expose_the_due_gauge(database_url: str, tmp_path: Path, clock: MutableClock) -> None:
+    from tests.harness import ADMIN_TOKEN
+
+    async with running(make_settings(database_url, tmp_path / "d"), clock) as server:
+        await create(server, "DUE_A", rotationPolicy="AUTO_30_DAYS")
+        clock.advance(days=31)
+        response = await server.client.get("/metrics", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert response.status_code == 200
+        assert 'secret_rotation_due_count{workspace="default"} 1' in response.text
+        assert (await server.client.get("/metrics")).status_code == 401
+
+
+# ---- plugins through entry points ------------------------------------------------------
+
+
+PLUGIN_SOURCE = '''
+import pluggy
+hookimpl = pluggy.HookimplMarker("strongroom")
+EVENTS = []
+
+class ShoutingNotifier:
+    name = "shouting"
+    async def notify(self, event):
+        EVENTS.append((event.kind, event.secret_name))
+
+class TokenGenerator:
+    name = "tokens"
+    secret_types = frozenset({"OAUTH_TOKEN"})
+    async def generate(self, request):
+        return "oauth-" + request.name.lower()
+
+@hookimpl
+def register_rotation_notifiers():
+    return [ShoutingNotifier()]
+
+@hookimpl
+def register_value_generators():
+    return [TokenGenerator()]
+'''
+
+
+async def test_third_party_notifier_and_generator_through_entry_points(
+    database_url: str, tmp_path: Path, clock: MutableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    (site / "sr_rotation_plugin").mkdir(parents=True)
+    (site / "sr_rotation_plugin" / "__init__.py").write_text(textwrap.dedent(PLUGIN_SOURCE))
+    info = site / "sr_rotation_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sr-rotation-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[strongroom]\nrotation = sr_rotation_plugin\n")
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        plugins = build_plugin_manager()
+        async with running(make_settings(database_url, tmp_path / "d"), clock, plugins=plugins) as server:
+            token = await create(server, "GITHUB", "OAUTH_TOKEN", rotationPolicy="AUTO_30_DAYS")
+            await create(server, "STATIC", "API_KEY", rotationPolicy="AUTO_30_DAYS")
+            clock.advance(days=31)
+            await server.services.rotation.run_once()
+            value = (await server.data(VALUE, {"id": token["id"], "v": None}))["secretValue"]["value"]
+            assert value == "oauth-github"
+            events = sys.modules["sr_rotation_plugin"].EVENTS
+            assert sorted(events) == [("rotated", "GITHUB"), ("rotation_due", "STATIC")]
+    finally:
+        sys.modules.pop("sr_rotation_plugin", None)
+
+
+async def test_rotation_events_never_carry_values(database_url: str, tmp_path: Path, clock: MutableClock) -> None:
+    generator, notifier = CountingGenerator(), RecordingNotifier()
+    async with running(make_settings(database_url, tmp_path / "d"), clock, plugins=plugin_manager(generator, notifier)) as server:
+        await create(server, "JWT", "JWT_SECRET", rotationPolicy="AUTO_30_DAYS")
+        clock.advance(days=31)
+        await server.services.rotation.run_once()
+        rows = await RotationNotification.all()
+        assert rows and all("generated" not in str(r.payload) and "initial" not in str(r.payload) for r in rows)
+        assert SYSTEM_ACTOR.user_id is None
