@@ -9,12 +9,12 @@ from types import ModuleType
 import pluggy
 
 from plugins import hookspecs
-from plugins.builtin import aws_kms, fernet, jsonl_sink, vault_transit
+from plugins.builtin import aws_kms, fernet, generators, jsonl_sink, notifiers, vault_transit
 from plugins.interfaces import AuditSink, EncryptionBackend, PluginConfig, RotationNotifier, ValueGenerator
 
 logger = logging.getLogger(__name__)
 
-BUILTIN_PLUGINS: Sequence[ModuleType] = (fernet, jsonl_sink, aws_kms, vault_transit)
+BUILTIN_PLUGINS: Sequence[ModuleType] = (fernet, jsonl_sink, aws_kms, vault_transit, generators, notifiers)
 
 
 def build_plugin_manager(

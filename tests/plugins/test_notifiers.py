@@ -1,0 +1,566 @@
+"""The builtin rotation notifiers (plugins/builtin/notifiers.py).
+
+The webhook is tested against a real HTTP receiver: a Starlette app served by
+uvicorn on 127.0.0.1 in a background thread, which records every request,
+checks its signature with `verify_signature` (as a Python receiver would) and
+can be told how to answer the next requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import pytest
+import pytest_asyncio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from plugins import hookspecs
+from plugins.builtin import notifiers
+from plugins.builtin.notifiers import (
+    ATTEMPTS_VARIABLE,
+    SECRET_VARIABLE,
+    URL_VARIABLE,
+    LogNotifier,
+    WebhookDeliveryError,
+    WebhookNotifier,
+    compute_signature,
+    event_body,
+    register_rotation_notifiers,
+    verify_signature,
+)
+from plugins.interfaces import PluginConfig, RotationEvent, RotationNotifier
+
+SECRET = "whsec_test-shared-secret-0123456789"
+PATH = "/hooks/rotation"
+FAST: dict[str, Any] = {"base_delay": 0.001, "max_delay": 0.005, "timeout": 5.0}
+
+
+# -- the receiver ---------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+    status: int | None  # None: the receiver never answered (hung past the client's timeout)
+
+
+@dataclass
+class Answer:
+    status: int
+    retry_after: str | None = None
+    hang: float = 0.0
+
+
+@dataclass
+class Receiver:
+    secret: str
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    plan: list[Answer] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.plan.clear()
+
+    def fail_next(self, count: int, status: int, retry_after: str | None = None) -> None:
+        with self.lock:
+            self.plan.extend(Answer(status, retry_after) for _ in range(count))
+
+    def hang_next(self, seconds: float) -> None:
+        with self.lock:
+            self.plan.append(Answer(503, hang=seconds))
+
+    @property
+    def delivered(self) -> list[Recorded]:
+        """Requests the receiver accepted: answered 2xx with a valid signature."""
+        with self.lock:
+            return [r for r in self.requests if r.status is not None and 200 <= r.status < 300]
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        verified = verify_signature(
+            self.secret,
+            headers.get("x-strongroom-timestamp", ""),
+            body,
+            headers.get("x-strongroom-signature", ""),
+        )
+        with self.lock:
+            answer = self.plan.pop(0) if self.plan else Answer(200 if verified else 401)
+            record = Recorded(headers, body, verified, None if answer.hang else answer.status)
+            self.requests.append(record)
+        if answer.hang:
+            await asyncio.sleep(answer.hang)
+        extra = {"Retry-After": answer.retry_after} if answer.retry_after is not None else {}
+        return Response(status_code=answer.status, headers=extra)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route(PATH, self.handle, methods=["POST"])])
+
+
+@pytest.fixture(scope="module")
+def served_receiver() -> Iterator[Receiver]:
+    receiver = Receiver(SECRET)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        receiver.app(), log_level="warning", access_log=False, lifespan="off", ws="none", http="h11", loop="asyncio"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="webhook-receiver", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the webhook receiver did not start")
+            time.sleep(0.005)
+        receiver.url = f"http://127.0.0.1:{port}{PATH}"
+        yield receiver
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def receiver(served_receiver: Receiver) -> Iterator[Receiver]:
+    served_receiver.reset()
+    yield served_receiver
+    served_receiver.reset()
+
+
+MakeNotifier = Callable[..., WebhookNotifier]
+
+
+@pytest_asyncio.fixture
+async def make_notifier(receiver: Receiver) -> AsyncIterator[MakeNotifier]:
+    made: list[WebhookNotifier] = []
+
+    def make(url: str | None = None, **overrides: Any) -> WebhookNotifier:
+        notifier = WebhookNotifier(url or receiver.url, SECRET, **{**FAST, **overrides})
+        made.append(notifier)
+        return notifier
+
+    yield make
+    for notifier in made:
+        await notifier.aclose()
+
+
+def record_delays(notifier: WebhookNotifier) -> list[float]:
+    delays: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+        await asyncio.sleep(delay)
+
+    notifier._sleep = sleep
+    return delays
+
+
+def make_event(kind: str = "rotated", **overrides: Any) -> RotationEvent:
+    fields: dict[str, Any] = {
+        "id": "evt-0001",
+        "kind": kind,
+        "workspace_id": "default",
+        "secret_id": "00000000-0000-0000-0000-000000000001",
+        "secret_name": "db-password",
+        "secret_type": "PASSWORD",
+        "rotation_policy": "AUTO_30_DAYS",
+        "rotation_due_at": "2030-01-31T00:00:00+00:00",
+        "version": 3,
+        "occurred_at": "2030-01-01T00:00:00+00:00",
+        "details": {"generator": "random"},
+    }
+    fields.update(overrides)
+    return RotationEvent(**fields)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{PATH}"
+
+
+# -- the request and its signature ------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_delivery_is_signed_and_verifies(receiver: Receiver, make_notifier: MakeNotifier) -> None:
+    event = make_event("rotation_due")
+    await make_notifier().notify(event)
+
+    assert len(receiver.requests) == 1
+    (request,) = receiver.delivered
+    assert request.verified
+    headers = request.headers
+    assert headers["content-type"] == "application/json"
+    assert headers["user-agent"] == "strongroom-webhook/1"
+    assert headers["x-strongroom-event"] == "rotation_due"
+    assert headers["x-strongroom-event-id"] == "evt-0001"
+    assert abs(int(headers["x-strongroom-timestamp"]) - time.time()) < 5
+    assert re.fullmatch(r"v1=[0-9a-f]{64}", headers["x-strongroom-signature"])
+    assert headers["x-strongroom-signature"] == compute_signature(
+        SECRET, headers["x-strongroom-timestamp"], request.body
+    )
+
+    payload = json.loads(request.body)
+    assert payload == {
+        "id": "evt-0001",
+        "kind": "rotation_due",
+        "workspace_id": "default",
+        "secret_id": "00000000-0000-0000-0000-000000000001",
+        "secret_name": "db-password",
+        "secret_type": "PASSWORD",
+        "rotation_policy": "AUTO_30_DAYS",
+        "rotation_due_at": "2030-01-31T00:00:00+00:00",
+        "version": 3,
+        "occurred_at": "2030-01-01T00:00:00+00:00",
+        "details": {"generator": "random"},
+    }
+    # Sorted keys, compact: the exact bytes a receiver must sign over.
+    assert request.body == json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    assert request.body == event_body(event)
+
+
+@pytest.mark.asyncio
+async def test_tampered_body_stale_timestamp_or_wrong_secret_fail_verification(
+    receiver: Receiver, make_notifier: MakeNotifier
+) -> None:
+    await make_notifier().notify(make_event())
+    (request,) = receiver.delivered
+    timestamp = request.headers["x-strongroom-timestamp"]
+    signature = request.headers["x-strongroom-signature"]
+    body = request.body
+    stamp = int(timestamp)
+
+    assert verify_signature(SECRET, timestamp, body, signature, now=stamp)
+    assert verify_signature(SECRET, stamp, body.decode(), signature, now=stamp)
+    # Tampering.
+    assert not verify_signature(SECRET, timestamp, body.replace(b'"version":3', b'"version":4'), signature, now=stamp)
+    assert not verify_signature(SECRET, timestamp, body + b" ", signature, now=stamp)
+    assert not verify_signature(SECRET, str(stamp + 1), body, signature, now=stamp)
+    assert not verify_signature(SECRET + "x", timestamp, body, signature, now=stamp)
+    assert not verify_signature(
+        SECRET, timestamp, body, signature[:-1] + ("0" if signature[-1] != "0" else "1"), now=stamp
+    )
+    # Freshness: within the tolerance either way, and no further.
+    assert verify_signature(SECRET, timestamp, body, signature, now=stamp + 300)
+    assert not verify_signature(SECRET, timestamp, body, signature, now=stamp + 301)
+    assert not verify_signature(SECRET, timestamp, body, signature, now=stamp - 301)
+    assert not verify_signature(SECRET, timestamp, body, signature, tolerance_seconds=10, now=stamp + 11)
+    # Malformed input is a refusal, not an exception.
+    assert not verify_signature(SECRET, "", body, signature, now=stamp)
+    assert not verify_signature(SECRET, "12.5", body, signature, now=stamp)
+    assert not verify_signature(SECRET, timestamp, body, "", now=stamp)
+    assert not verify_signature(SECRET, timestamp, body, signature.removeprefix("v1="), now=stamp)
+    assert not verify_signature(SECRET, timestamp, body, "v0=" + signature.removeprefix("v1="), now=stamp)
+    assert not verify_signature(SECRET, timestamp, body, "v1=ünïcode", now=stamp)
+    # Several entries (a receiver rotating its secret): any v1 match suffices.
+    other = compute_signature("another-secret-0123456789", timestamp, body)
+    assert verify_signature(SECRET, timestamp, body, f"{other}, v2=abc, {signature}", now=stamp)
+
+
+@pytest.mark.asyncio
+async def test_each_attempt_is_signed_with_its_own_timestamp_same_body_and_id(
+    receiver: Receiver, make_notifier: MakeNotifier
+) -> None:
+    receiver.fail_next(1, 500)
+    await make_notifier().notify(make_event())
+    first, second = receiver.requests
+    assert first.verified and second.verified
+    assert first.body == second.body
+    assert first.headers["x-strongroom-event-id"] == second.headers["x-strongroom-event-id"] == "evt-0001"
+
+
+# -- retries --------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_one_failure_then_success_delivers_exactly_once(receiver: Receiver, make_notifier: MakeNotifier) -> None:
+    receiver.fail_next(1, 500)
+    notifier = make_notifier(attempts=3)
+    delays = record_delays(notifier)
+    await notifier.notify(make_event())
+    assert len(receiver.requests) == 2  # attempts used
+    assert [r.status for r in receiver.requests] == [500, 200]
+    assert len(receiver.delivered) == 1
+    assert len(delays) == 1
+
+
+@pytest.mark.asyncio
+async def test_429_honours_retry_after(receiver: Receiver, make_notifier: MakeNotifier) -> None:
+    receiver.fail_next(1, 429, retry_after="0")
+    notifier = make_notifier(base_delay=5.0, max_delay=5.0)  # backoff alone would wait seconds
+    delays = record_delays(notifier)
+    started = time.monotonic()
+    await notifier.notify(make_event())
+    assert delays == [0.0]
+    assert time.monotonic() - started < 2
+    assert len(receiver.delivered) == 1 and len(receiver.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_retry_after_is_capped_by_max_delay(receiver: Receiver, make_notifier: MakeNotifier) -> None:
+    receiver.fail_next(1, 429, retry_after="120")
+    notifier = make_notifier(max_delay=0.01)
+    delays = record_delays(notifier)
+    await notifier.notify(make_event())
+    assert delays == [0.01]
+    assert len(receiver.delivered) == 1
+
+
+@pytest.mark.asyncio
+async def test_permanent_4xx_fails_after_one_attempt(receiver: Receiver, make_notifier: MakeNotifier) -> None:
+    receiver.fail_next(5, 400)
+    notifier = make_notifier(attempts=3)
+    delays = record_delays(notifier)
+    with pytest.raises(WebhookDeliveryError) as raised:
+        await notifier.notify(make_event())
+    assert len(receiver.requests) == 1 and not receiver.delivered
+    assert delays == []
+    error = raised.value
+    assert (error.attempts, error.status_code, error.host) == (1, 400, notifier.host)
+    assert "127.0.0.1" in str(error) and "HTTP 400" in str(error)
+
+
+@pytest.mark.asyncio
+async def test_wrong_secret_is_refused_by_the_receiver_at_once(receiver: Receiver) -> None:
+    notifier = WebhookNotifier(receiver.url, "not-the-receivers-secret", **FAST)
+    try:
+        with pytest.raises(WebhookDeliveryError, match="HTTP 401"):
+            await notifier.notify(make_event())
+    finally:
+        await notifier.aclose()
+    (request,) = receiver.requests
+    assert not request.verified
+
+
+@pytest.mark.asyncio
+async def test_all_attempts_5xx_fail_after_attempts_with_exponential_backoff(
+    receiver: Receiver, make_notifier: MakeNotifier
+) -> None:
+    receiver.fail_next(10, 503)
+    notifier = make_notifier(attempts=4, base_delay=0.004, max_delay=0.05)
+    delays = record_delays(notifier)
+    with pytest.raises(WebhookDeliveryError) as raised:
+        await notifier.notify(make_event())
+    assert len(receiver.requests) == 4 and not receiver.delivered
+    assert raised.value.attempts == 4 and raised.value.status_code == 503
+    assert "after 4 attempts: HTTP 503" in str(raised.value)
+    # Ceilings 0.004, 0.008, 0.016, each jittered within [ceiling / 2, ceiling].
+    assert len(delays) == 3
+    for attempt, delay in enumerate(delays):
+        ceiling = 0.004 * 2**attempt
+        assert ceiling / 2 <= delay <= ceiling
+
+
+@pytest.mark.asyncio
+async def test_backoff_is_capped_by_max_delay(receiver: Receiver, make_notifier: MakeNotifier) -> None:
+    receiver.fail_next(10, 500)
+    notifier = make_notifier(attempts=5, base_delay=0.004, max_delay=0.006)
+    delays = record_delays(notifier)
+    with pytest.raises(WebhookDeliveryError):
+        await notifier.notify(make_event())
+    assert len(delays) == 4 and all(d <= 0.006 for d in delays)
+
+
+@pytest.mark.asyncio
+async def test_connection_refused_fails_after_every_attempt(make_notifier: MakeNotifier) -> None:
+    url = closed_port_url()
+    notifier = make_notifier(url, attempts=2)
+    delays = record_delays(notifier)
+    with pytest.raises(WebhookDeliveryError) as raised:
+        await notifier.notify(make_event())
+    assert raised.value.attempts == 2 and raised.value.status_code is None
+    assert "ConnectError" in str(raised.value)
+    assert notifier.host in str(raised.value)
+    assert len(delays) == 1
+
+
+@pytest.mark.asyncio
+async def test_timeout_is_retried(receiver: Receiver, make_notifier: MakeNotifier) -> None:
+    receiver.hang_next(0.6)
+    notifier = make_notifier(timeout=0.15, attempts=2)
+    await notifier.notify(make_event())
+    assert [r.status for r in receiver.requests] == [None, 200]
+    assert len(receiver.delivered) == 1
+
+
+@pytest.mark.asyncio
+async def test_timeout_on_every_attempt_names_the_exception(receiver: Receiver, make_notifier: MakeNotifier) -> None:
+    receiver.hang_next(0.4)
+    with pytest.raises(WebhookDeliveryError, match=r"after 1 attempt: ReadTimeout"):
+        await make_notifier(timeout=0.1, attempts=1).notify(make_event())
+
+
+@pytest.mark.asyncio
+async def test_closed_notifier_refuses(make_notifier: MakeNotifier) -> None:
+    notifier = make_notifier()
+    await notifier.aclose()
+    with pytest.raises(WebhookDeliveryError, match="closed"):
+        await notifier.notify(make_event())
+
+
+# -- nothing leaks --------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_secret_body_and_path_never_appear_in_errors_or_logs(
+    receiver: Receiver, make_notifier: MakeNotifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    event = make_event(details={"reason": "marker-reason-7f3a"})
+    body = event_body(event).decode()
+    errors: list[WebhookDeliveryError] = []
+
+    receiver.fail_next(1, 500)
+    await make_notifier(receiver.url + "?token=query-token-9c1e").notify(event)  # a retry, then success
+    receiver.fail_next(3, 500)
+    receiver.fail_next(1, 403)
+    for url, attempts in ((receiver.url + "?token=query-token-9c1e", 3), (receiver.url, 1), (closed_port_url(), 2)):
+        with pytest.raises(WebhookDeliveryError) as raised:
+            await make_notifier(url, attempts=attempts).notify(event)
+        errors.append(raised.value)
+
+    assert len(errors) == 3
+    signatures = [r.headers["x-strongroom-signature"].removeprefix("v1=") for r in receiver.requests]
+    for error in errors:
+        for text in (str(error), repr(error), str(error.args)):
+            assert SECRET not in text
+            assert body not in text and "marker-reason-7f3a" not in text
+            assert PATH not in text and "query-token-9c1e" not in text
+            assert not any(signature in text for signature in signatures)
+        assert error.__cause__ is None and error.__context__ is None  # no chained httpx exception to log
+    assert caplog.records, "retries are logged"
+    logged = caplog.text
+    assert SECRET not in logged
+    assert body not in logged and "marker-reason-7f3a" not in logged
+    assert not any(signature in logged for signature in signatures)
+    ours = [r for r in caplog.records if r.name == notifiers.logger.name]
+    assert ours and all("query-token-9c1e" not in r.getMessage() for r in ours)
+
+
+def test_repr_holds_no_secret() -> None:
+    notifier = WebhookNotifier("https://hooks.example.com/path?token=t0ken", SECRET)
+    assert SECRET not in repr(notifier) and "t0ken" not in repr(notifier)
+    assert repr(notifier) == "<WebhookNotifier https://hooks.example.com attempts=3>"
+
+
+# -- configuration and registration ---------------------------------------------------
+
+
+CONFIGURED = {URL_VARIABLE: "https://hooks.example.com/x", SECRET_VARIABLE: SECRET}
+
+
+def config(tmp_path: Path, **environ: str) -> PluginConfig:
+    return PluginConfig(environ=environ, data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({URL_VARIABLE: "ftp://hooks.example.com/x", SECRET_VARIABLE: SECRET}, URL_VARIABLE),
+        ({URL_VARIABLE: "hooks.example.com/x", SECRET_VARIABLE: SECRET}, URL_VARIABLE),
+        ({URL_VARIABLE: "http://", SECRET_VARIABLE: SECRET}, URL_VARIABLE),
+        ({URL_VARIABLE: "https://hooks example.com/", SECRET_VARIABLE: SECRET}, URL_VARIABLE),
+        ({URL_VARIABLE: "https://hooks.example.com/x"}, SECRET_VARIABLE),
+        ({URL_VARIABLE: "https://hooks.example.com/x", SECRET_VARIABLE: "  "}, SECRET_VARIABLE),
+        ({URL_VARIABLE: "https://hooks.example.com/x", SECRET_VARIABLE: "short-secret"}, SECRET_VARIABLE),
+        ({**CONFIGURED, ATTEMPTS_VARIABLE: "0"}, ATTEMPTS_VARIABLE),
+        ({**CONFIGURED, ATTEMPTS_VARIABLE: "11"}, ATTEMPTS_VARIABLE),
+        ({**CONFIGURED, ATTEMPTS_VARIABLE: "three"}, ATTEMPTS_VARIABLE),
+        ({**CONFIGURED, ATTEMPTS_VARIABLE: "-1"}, ATTEMPTS_VARIABLE),
+    ],
+)
+def test_malformed_configuration_names_the_variable(tmp_path: Path, environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        register_rotation_notifiers(config(tmp_path, **environ))
+    message = str(raised.value)
+    assert message.startswith(f"{variable}: ")
+    assert SECRET not in message and "short-secret" not in message
+
+
+def test_without_webhook_url_only_the_log_notifier(tmp_path: Path) -> None:
+    for environ in ({}, {SECRET_VARIABLE: SECRET}, {URL_VARIABLE: "  "}):
+        registered = list(register_rotation_notifiers(config(tmp_path, **environ)))
+        assert [n.name for n in registered] == ["log"]
+        assert isinstance(registered[0], LogNotifier)
+
+
+def test_registered_trylast_through_pluggy() -> None:
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    manager.register(notifiers)
+    (impl,) = manager.hook.register_rotation_notifiers.get_hookimpls()
+    assert impl.trylast
+
+
+@pytest.mark.asyncio
+async def test_configured_webhook_is_registered(tmp_path: Path) -> None:
+    environ = {URL_VARIABLE: " https://hooks.example.com/rotation ", SECRET_VARIABLE: SECRET, ATTEMPTS_VARIABLE: "5"}
+    registered = list(register_rotation_notifiers(config(tmp_path, **environ)))
+    assert [n.name for n in registered] == ["log", "webhook"]
+    assert all(isinstance(n, RotationNotifier) for n in registered)
+    webhook = registered[1]
+    assert isinstance(webhook, WebhookNotifier)
+    assert webhook.attempts == 5 and webhook.host == "hooks.example.com"
+    await webhook.aclose()
+
+
+# -- the log notifier ----------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_log_notifier_logs_one_line_per_event(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="strongroom.rotation")
+    notifier = LogNotifier()
+    assert isinstance(notifier, RotationNotifier) and notifier.name == "log"
+    events = [
+        make_event("rotation_due", id="evt-due", details={}),
+        make_event("rotated", id="evt-rotated", version=4, rotation_due_at=None),
+        make_event("rotation_failed", id="evt-failed", secret_name="line\nbreak", details={"error": "check failed"}),
+    ]
+    for event in events:
+        await notifier.notify(event)
+
+    records = [r for r in caplog.records if r.name == "strongroom.rotation"]
+    assert len(records) == 3
+    assert [r.levelno for r in records] == [logging.WARNING, logging.INFO, logging.WARNING]
+    messages = [r.getMessage() for r in records]
+    for message, event in zip(messages, events, strict=True):
+        assert "\n" not in message and "\r" not in message
+        assert f"rotation {event.kind}:" in message
+        assert "workspace=default" in message
+        assert f"secret_id={event.secret_id}" in message
+        assert "type=PASSWORD" in message
+        assert f"version={event.version}" in message
+        assert f"event_id={event.id}" in message
+    assert "secret=db-password" in messages[0] and "due=2030-01-31T00:00:00+00:00" in messages[0]
+    assert "due=-" in messages[1]
+    assert "secret=line\\nbreak" in messages[2]
+    assert 'details={"error":"check failed"}' in messages[2]
+    await notifier.aclose()
