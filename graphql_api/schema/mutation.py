@@ -128,6 +128,8 @@ class Mutation:
     async def create_principal(
         self, info: InfoT, name: str, bindings: list[RoleBindingInput], superadmin: bool | None = False
     ) -> types.Principal:
+        for binding in bindings:  # refusals are recorded where they happened
+            await info.context.authorize(Permission.MANAGE_PRINCIPALS, binding.workspace_id)
         identity = await info.context.identity()
         principal = await info.context.services.principals.create(
             identity,
@@ -158,6 +160,7 @@ class Mutation:
     async def grant_role(
         self, info: InfoT, principal_id: strawberry.ID, workspace_id: strawberry.ID, role: Role  # type: ignore[valid-type]
     ) -> types.Principal:
+        await info.context.authorize(Permission.MANAGE_PRINCIPALS, workspace_id)
         identity = await info.context.identity()
         principal = await info.context.services.principals.grant(
             identity, parse_uuid(principal_id, "principalId"), workspace_id, role, info.context.actor
@@ -166,6 +169,7 @@ class Mutation:
 
     @strawberry.mutation(description="remove a principal's role in a workspace")
     async def revoke_role(self, info: InfoT, principal_id: strawberry.ID, workspace_id: strawberry.ID) -> types.Principal:
+        await info.context.authorize(Permission.MANAGE_PRINCIPALS, workspace_id)
         identity = await info.context.identity()
         principal = await info.context.services.principals.revoke(
             identity, parse_uuid(principal_id, "principalId"), workspace_id, info.context.actor

@@ -177,6 +177,8 @@ class Query:
 
     @strawberry.field(description="principals bound to the workspace (its ADMIN), or all principals (superadmin)")
     async def principals(self, info: InfoT, workspace_id: strawberry.ID | None = None) -> list[types.Principal]:
+        if workspace_id is not None:
+            await info.context.authorize(Permission.MANAGE_PRINCIPALS, workspace_id)
         identity = await info.context.identity()
         rows = await info.context.services.principals.visible(identity, workspace_id)
         return [await principal_view(info, row) for row in rows]

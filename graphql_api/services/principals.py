@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
@@ -100,6 +100,8 @@ class PrincipalService:
     ) -> tuple[str, ApiToken]:
         principal = await self._manageable(identity, principal_id)
         name = validation.principal_name(name, "name")
+        if expires_at is not None and expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)  # a time without offset is read as UTC
         if expires_at is not None and expires_at <= self._now():
             raise BadUserInput("expiresAt", "must be in the future")
         async with self._audit.transaction() as connection:
