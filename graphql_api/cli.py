@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from graphql_api.cli_admin import add_admin_commands
 from graphql_api.client import (
     ApiToken,
     AuditEvent,
@@ -386,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     generate = key_commands.add_parser("generate", help="print a new Fernet key for SECRET_ENCRYPTION_KEY")
     generate.set_defaults(handler=cmd_keys_generate)
+    add_admin_commands(commands, key_commands)
     return parser
 
 
