@@ -74,6 +74,11 @@ class Context:
             raise
         return identity
 
+    async def reauthorize(self, permission: Permission, workspace_id: str) -> Identity:
+        """authorize() with a fresh look at the token and bindings (long-lived streams)."""
+        self._identity = None
+        return await self.authorize(permission, workspace_id)
+
     async def superadmin(self, action: str) -> Identity:
         identity = await self.identity()
         self.services.authorizer.require_superadmin(identity, action)

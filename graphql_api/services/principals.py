@@ -163,9 +163,9 @@ class PrincipalService:
             raise Forbidden(f"not allowed to manage principals in workspace {workspace_id!r}")
         if not await Workspace.exists(id=workspace_id):
             raise NotFound(f"workspace {workspace_id!r} does not exist")
-        principal = await Principal.get_or_none(id=principal_id)
-        if principal is None:
-            raise NotFound(f"principal {principal_id} not found")
+        # Only principals the caller already manages (or any, for a superadmin):
+        # a workspace admin must not learn of, or reach into, principals elsewhere.
+        principal = await self._manageable(identity, principal_id)
         async with self._audit.transaction() as connection:
             binding = (
                 await RoleBinding.filter(principal_id=principal.id, workspace_id=workspace_id)
