@@ -1,0 +1,65 @@
+"""A third-party encryption backend, installed through a real entry point
+(a distribution's metadata on sys.path), used end to end over the API."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from models import SecretVersion
+from plugins.manager import build_plugin_manager
+from tests.conftest import make_settings
+from tests.test_audit_trail import running
+
+pytestmark = pytest.mark.asyncio
+
+PLUGIN = '''
+import pluggy
+from plugins.memory import InMemoryBackend  # the example reuses our test double's logic
+
+hookimpl = pluggy.HookimplMarker("strongroom")
+
+
+class ExampleBackend(InMemoryBackend):
+    def __init__(self):
+        super().__init__(name="example")
+
+
+@hookimpl
+def register_encryption_backends(config):
+    if config.environ.get("EXAMPLE_BACKEND") != "on":
+        return None
+    return [ExampleBackend()]
+'''
+
+
+async def test_entry_point_backend_end_to_end(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    (site / "sr_example_backend").mkdir(parents=True)
+    (site / "sr_example_backend" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
+    info = site / "sr_example_backend-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sr-example-backend\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[strongroom]\nexample = sr_example_backend\n")
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        settings = make_settings(database_url, tmp_path / "data", EXAMPLE_BACKEND="on")
+        async with running(settings, plugins=build_plugin_manager()) as server:
+            created = await server.data('mutation { createSecret(workspaceId: "default", input: {name: "VIA_PLUGIN", secretType: GENERIC, value: "plugin-sealed", encryptionBackend: "example"}) { id encryptionBackend versions { encryptionBackend keyId } } }')
+            secret = created["createSecret"]
+            assert secret["encryptionBackend"] == "example"
+            assert secret["versions"] == [{"encryptionBackend": "example", "keyId": "example-key-1"}]
+            value = await server.data('query($id: ID!) { secretValue(workspaceId: "default", id: $id) { value } }', {"id": secret["id"]})
+            assert value["secretValue"]["value"] == "plugin-sealed"
+            row = await SecretVersion.get(secret_id=secret["id"])
+            assert row.backend == "example"
+            health = await server.data("{ encryptionHealth { currentBackend backends { name healthy keyId } } }")
+            names = {b["name"]: b for b in health["encryptionHealth"]["backends"]}
+            assert names["example"]["healthy"] is True and health["encryptionHealth"]["currentBackend"] == "fernet"
+            moved = await server.data('mutation { rotateEncryptionKey(targetBackend: "example") { backend rewrapped remaining } }')
+            assert moved["rotateEncryptionKey"]["remaining"] == 0
+    finally:
+        sys.modules.pop("sr_example_backend", None)
