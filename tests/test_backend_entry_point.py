@@ -63,3 +63,33 @@ async def test_entry_point_backend_end_to_end(database_url: str, tmp_path: Path,
             assert moved["rotateEncryptionKey"]["remaining"] == 0
     finally:
         sys.modules.pop("sr_example_backend", None)
+
+
+def readme_backend_example() -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Writing an encryption backend", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readme_backend_example_works_as_written(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    (site / "sr_readme_backend").mkdir(parents=True)
+    (site / "sr_readme_backend" / "__init__.py").write_text(readme_backend_example())
+    info = site / "sr_readme_backend-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sr-readme-backend\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[strongroom]\nlocal_aes = sr_readme_backend\n")
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        settings = make_settings(
+            database_url, tmp_path / "data", LOCAL_AES_KEY="11" * 32, SECRET_ENCRYPTION_BACKEND="local_aes"
+        )
+        async with running(settings, plugins=build_plugin_manager()) as server:
+            created = await server.data('mutation { createSecret(workspaceId: "default", input: {name: "AES", secretType: GENERIC, value: "readme"}) { id encryptionBackend } }')
+            assert created["createSecret"]["encryptionBackend"] == "local_aes"
+            value = await server.data('query($id: ID!) { secretValue(workspaceId: "default", id: $id) { value } }', {"id": created["createSecret"]["id"]})
+            assert value["secretValue"]["value"] == "readme"
+    finally:
+        sys.modules.pop("sr_readme_backend", None)
