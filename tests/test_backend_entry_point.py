@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from models import SecretVersion
 from plugins.manager import build_plugin_manager
 from tests.conftest import make_settings
+from tests.distribution import installed_plugin
 from tests.test_audit_trail import running
 
 pytestmark = pytest.mark.asyncio
@@ -37,15 +36,7 @@ def register_encryption_backends(config):
 
 
 async def test_entry_point_backend_end_to_end(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    site = tmp_path / "site"
-    (site / "sr_example_backend").mkdir(parents=True)
-    (site / "sr_example_backend" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
-    info = site / "sr_example_backend-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sr-example-backend\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[strongroom]\nexample = sr_example_backend\n")
-    monkeypatch.syspath_prepend(str(site))
-    try:
+    with installed_plugin(tmp_path / "site", "sr_example_backend", PLUGIN, monkeypatch):
         settings = make_settings(database_url, tmp_path / "data", EXAMPLE_BACKEND="on")
         async with running(settings, plugins=build_plugin_manager()) as server:
             created = await server.data('mutation { createSecret(workspaceId: "default", input: {name: "VIA_PLUGIN", secretType: GENERIC, value: "plugin-sealed", encryptionBackend: "example"}) { id encryptionBackend versions { encryptionBackend keyId } } }')
@@ -61,8 +52,6 @@ async def test_entry_point_backend_end_to_end(database_url: str, tmp_path: Path,
             assert names["example"]["healthy"] is True and health["encryptionHealth"]["currentBackend"] == "fernet"
             moved = await server.data('mutation { rotateEncryptionKey(targetBackend: "example") { backend rewrapped remaining } }')
             assert moved["rotateEncryptionKey"]["remaining"] == 0
-    finally:
-        sys.modules.pop("sr_example_backend", None)
 
 
 def readme_backend_example() -> str:
@@ -74,15 +63,7 @@ def readme_backend_example() -> str:
 async def test_the_readme_backend_example_works_as_written(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
-    (site / "sr_readme_backend").mkdir(parents=True)
-    (site / "sr_readme_backend" / "__init__.py").write_text(readme_backend_example())
-    info = site / "sr_readme_backend-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sr-readme-backend\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[strongroom]\nlocal_aes = sr_readme_backend\n")
-    monkeypatch.syspath_prepend(str(site))
-    try:
+    with installed_plugin(tmp_path / "site", "sr_readme_backend", readme_backend_example(), monkeypatch):
         settings = make_settings(
             database_url, tmp_path / "data", LOCAL_AES_KEY="11" * 32, SECRET_ENCRYPTION_BACKEND="local_aes"
         )
@@ -91,5 +72,3 @@ async def test_the_readme_backend_example_works_as_written(
             assert created["createSecret"]["encryptionBackend"] == "local_aes"
             value = await server.data('query($id: ID!) { secretValue(workspaceId: "default", id: $id) { value } }', {"id": created["createSecret"]["id"]})
             assert value["secretValue"]["value"] == "readme"
-    finally:
-        sys.modules.pop("sr_readme_backend", None)

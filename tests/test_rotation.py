@@ -21,6 +21,7 @@ from plugins.interfaces import GenerationRequest, RotationEvent
 from plugins.manager import build_plugin_manager
 from tests.clock import MutableClock
 from tests.conftest import make_settings
+from tests.distribution import installed_plugin
 from tests.harness import Server
 from tests.test_audit_trail import running
 
@@ -292,15 +293,7 @@ def register_value_generators():
 async def test_third_party_notifier_and_generator_through_entry_points(
     database_url: str, tmp_path: Path, clock: MutableClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
-    (site / "sr_rotation_plugin").mkdir(parents=True)
-    (site / "sr_rotation_plugin" / "__init__.py").write_text(textwrap.dedent(PLUGIN_SOURCE))
-    info = site / "sr_rotation_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sr-rotation-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[strongroom]\nrotation = sr_rotation_plugin\n")
-    monkeypatch.syspath_prepend(str(site))
-    try:
+    with installed_plugin(tmp_path / "site", "sr_rotation_plugin", textwrap.dedent(PLUGIN_SOURCE), monkeypatch):
         plugins = build_plugin_manager()
         async with running(make_settings(database_url, tmp_path / "d"), clock, plugins=plugins) as server:
             token = await create(server, "GITHUB", "OAUTH_TOKEN", rotationPolicy="AUTO_30_DAYS")
@@ -311,8 +304,6 @@ async def test_third_party_notifier_and_generator_through_entry_points(
             assert value == "oauth-github"
             events = sys.modules["sr_rotation_plugin"].EVENTS
             assert sorted(events) == [("rotated", "GITHUB"), ("rotation_due", "STATIC")]
-    finally:
-        sys.modules.pop("sr_rotation_plugin", None)
 
 
 async def test_rotation_events_never_carry_values(database_url: str, tmp_path: Path, clock: MutableClock) -> None:

@@ -56,7 +56,6 @@ import base64
 import binascii
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -65,13 +64,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.serving import serve_in_thread
 
 VERSION = "1.15.0-double"
 KEY_TYPE = "aes256-gcm96"
@@ -499,34 +499,6 @@ def _errors(status: int, message: str | None) -> JSONResponse:
 def running_vault_double(token: str) -> Iterator[VaultDouble]:
     """Serve a fresh VaultDouble on 127.0.0.1:<free port> for the duration of the block."""
     double = VaultDouble(token)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit this: without it, a response's header and body
-    # writes meet Nagle and delayed ACKs, and every keep-alive request takes ~40 ms.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        double.app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        ws="none",
-        http="h11",
-        loop="asyncio",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="vault-double", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Vault test double did not start")
-            time.sleep(0.005)
+    with serve_in_thread(double.app, "vault-double") as port:
         double.url = f"http://127.0.0.1:{port}"
         yield double
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

@@ -15,6 +15,7 @@ from plugins.builtin.fernet import FernetBackend
 from plugins.interfaces import PluginConfig
 from plugins.manager import build_plugin_manager, collect_encryption_backends
 from plugins.memory import InMemoryBackend
+from tests.distribution import installed_plugin
 
 hookimpl = pluggy.HookimplMarker("strongroom")
 
@@ -125,19 +126,8 @@ EXAMPLE_PLUGIN = textwrap.dedent(
 
 @pytest.fixture
 def example_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    site = tmp_path / "site"
-    package = site / "sr_example_plugin"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(EXAMPLE_PLUGIN)
-    dist_info = site / "sr_example_plugin-0.1.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: sr-example-plugin\nVersion: 0.1\n")
-    (dist_info / "entry_points.txt").write_text("[strongroom]\nexample = sr_example_plugin\n")
-    monkeypatch.syspath_prepend(str(site))
-    try:
-        yield site
-    finally:
-        sys.modules.pop("sr_example_plugin", None)
+    with installed_plugin(tmp_path / "site", "sr_example_plugin", EXAMPLE_PLUGIN, monkeypatch):
+        yield tmp_path / "site"
 
 
 def test_entry_point_plugin_is_loaded(example_distribution: Path, config: PluginConfig) -> None:
@@ -145,7 +135,7 @@ def test_entry_point_plugin_is_loaded(example_distribution: Path, config: Plugin
 
     backends = collect_encryption_backends(manager, config)
 
-    assert manager.get_plugin("example") is sys.modules["sr_example_plugin"]
+    assert manager.get_plugin("sr_example_plugin") is sys.modules["sr_example_plugin"]
     assert type(backends["example"]).__name__ == "ExampleBackend"
     assert backends["example"].name == "example"
     assert isinstance(backends["fernet"], FernetBackend)

@@ -23,7 +23,6 @@ from typing import Any
 import pluggy
 import pytest
 import pytest_asyncio
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,6 +43,7 @@ from plugins.builtin.notifiers import (
     verify_signature,
 )
 from plugins.interfaces import PluginConfig, RotationEvent, RotationNotifier
+from tests.fakes.serving import serve_in_thread
 
 SECRET = "whsec_test-shared-secret-0123456789"
 PATH = "/hooks/rotation"
@@ -120,29 +120,9 @@ class Receiver:
 @pytest.fixture(scope="module")
 def served_receiver() -> Iterator[Receiver]:
     receiver = Receiver(SECRET)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        receiver.app(), log_level="warning", access_log=False, lifespan="off", ws="none", http="h11", loop="asyncio"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="webhook-receiver", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the webhook receiver did not start")
-            time.sleep(0.005)
+    with serve_in_thread(receiver.app(), "webhook-receiver") as port:
         receiver.url = f"http://127.0.0.1:{port}{PATH}"
         yield receiver
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture
