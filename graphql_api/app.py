@@ -42,8 +42,8 @@ from graphql_api.services.envelope import Backends, Envelope
 from graphql_api.services.importer import DotenvImporter
 from graphql_api.services.key_rotation import KeyRotationService
 from graphql_api.services.notifications import NotificationOutbox
-from graphql_api.services.rotation import RotationService
 from graphql_api.services.principals import PrincipalService
+from graphql_api.services.rotation import RotationService
 from graphql_api.services.secrets import SecretService
 from graphql_api.services.statistics import StatisticsService
 from graphql_api.services.tokens import TokenAuthenticator

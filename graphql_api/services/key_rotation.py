@@ -12,6 +12,13 @@ committed batch ended. Each row is updated only if it still holds what was
 read (optimistic), so concurrent writes, destroys and a second worker are
 harmless. The job ends when a full pass finds nothing left; a heartbeat lets
 another process take over a job whose worker died.
+
+One job is open at a time: starting a rotation closes any other unfinished
+job (FAILED with finished_at set: superseded, never resumed), and a worker
+stops as soon as its job is no longer RUNNING. The job's own row updates are
+optimistic too (`status = RUNNING`). When the target backend's current key
+moves during a job (Vault auto-rotation, another process), the job adopts the
+key its rewraps now produce and makes another pass, instead of looping.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -39,6 +46,10 @@ BATCH = 200
 STALE_AFTER = timedelta(seconds=30)
 # How long the mutation waits for the job before answering with progress.
 ANSWER_WITHIN = 20.0
+
+
+class _JobClosed(Exception):
+    """The job is no longer RUNNING (superseded or finished elsewhere): stop quietly."""
 
 
 @dataclass(frozen=True)
@@ -59,32 +70,34 @@ class KeyRotationService:
         self._now = now
         self._batch = batch
         self._workers: dict[UUID, asyncio.Task[None]] = {}
+        # Finding or creating the job is serialized: concurrent calls rotate the key once.
+        self._starting = asyncio.Lock()
         # Test hook: awaited after each committed batch (lets a test kill mid-run).
         self.after_batch: Callable[[KeyRotationJob], object] | None = None
 
     async def rotate(self, target_name: str | None, actor: Actor, wait: float = ANSWER_WITHIN) -> RotationProgress:
         """Start (or join) the rotation to `target_name` and report progress."""
         target = self._backends.for_write(target_name, "targetBackend")
-        job = await KeyRotationJob.filter(
-            target_backend=target.name, status__in=[KeyRotationStatus.RUNNING, KeyRotationStatus.FAILED]
-        ).order_by("-started_at").first()
-        if job is None:
-            if not isinstance(target, RotatableBackend):
-                raise BadUserInput("targetBackend", f"backend {target.name!r} cannot rotate or rewrap keys")
-            try:
-                await target.rotate_key()
-                key_id = await target.current_key_id()
-            except Exception as exc:
-                raise BackendUnavailable(f"encryption backend {target.name!r} could not rotate its key: {_reason(exc)}") from None
-            now = self._now()
-            job = await KeyRotationJob.create(
-                target_backend=target.name, target_key_id=key_id, status=KeyRotationStatus.RUNNING,
-                started_by_user_id=actor.user_id, started_at=now, updated_at=now,
-            )
-        elif job.status is KeyRotationStatus.FAILED:
-            job.status, job.error = KeyRotationStatus.RUNNING, None  # type: ignore[assignment]  # nullable
-            await job.save(update_fields=["status", "error"])
-        worker = self._ensure_worker(job, actor)
+        async with self._starting:
+            job = await self._open_jobs().filter(target_backend=target.name).order_by("-started_at").first()
+            if job is None:
+                if not isinstance(target, RotatableBackend):
+                    raise BadUserInput("targetBackend", f"backend {target.name!r} cannot rotate or rewrap keys")
+                try:
+                    await target.rotate_key()
+                    key_id = await target.current_key_id()
+                except Exception as exc:
+                    raise BackendUnavailable(f"encryption backend {target.name!r} could not rotate its key: {_reason(exc)}") from None
+                now = self._now()
+                job = await KeyRotationJob.create(
+                    target_backend=target.name, target_key_id=key_id, status=KeyRotationStatus.RUNNING,
+                    started_by_user_id=actor.user_id, started_at=now, updated_at=now,
+                )
+            elif job.status is KeyRotationStatus.FAILED:
+                job.status, job.error = KeyRotationStatus.RUNNING, None  # type: ignore[assignment]  # nullable
+                await KeyRotationJob.filter(id=job.id, finished_at__isnull=True).update(status=job.status, error=None)
+            await self._supersede_all_but(job)
+            worker = self._ensure_worker(job, actor)
         if wait > 0:
             await asyncio.wait({worker}, timeout=wait)
         if worker.done() and not worker.cancelled() and worker.exception() is not None:
@@ -113,6 +126,25 @@ class KeyRotationService:
             task.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
 
+    def _open_jobs(self) -> QuerySet[KeyRotationJob]:
+        """Unfinished jobs: RUNNING, or FAILED and resumable (a superseded job has finished_at)."""
+        return KeyRotationJob.filter(
+            status__in=[KeyRotationStatus.RUNNING, KeyRotationStatus.FAILED], finished_at__isnull=True
+        )
+
+    async def _supersede_all_but(self, job: KeyRotationJob) -> None:
+        """Close every other unfinished job: two jobs to different keys would move rows back and forth."""
+        for other in await self._open_jobs().exclude(id=job.id):
+            now = self._now()
+            await KeyRotationJob.filter(id=other.id, finished_at__isnull=True).update(
+                status=KeyRotationStatus.FAILED, finished_at=now, updated_at=now,
+                error=f"superseded by key rotation {job.id} to {job.target_backend!r}",
+            )
+            worker = self._workers.get(other.id)
+            if worker is not None:
+                worker.cancel()
+            logger.info("key rotation %s superseded by %s", other.id, job.id)
+
     def _ensure_worker(self, job: KeyRotationJob, actor: Actor) -> asyncio.Task[None]:
         worker = self._workers.get(job.id)
         if worker is None or worker.done():
@@ -134,20 +166,37 @@ class KeyRotationService:
                     if await self._pending(job).count() == 0:
                         break
                     job.last_version_id = 0  # written meanwhile under an old key: another pass
-                    await job.save(update_fields=["last_version_id"])
+                    await self._save_progress(job, self._running(job))
                 if self.after_batch is not None:
                     result = self.after_batch(job)
                     if asyncio.iscoroutine(result):
                         await result
         except asyncio.CancelledError:
             raise
+        except _JobClosed:
+            logger.info("key rotation %s stopped: the job is no longer running", job.id)
+            return
         except Exception as exc:
             job.status, job.error = KeyRotationStatus.FAILED, _reason(exc)
             job.updated_at = self._now()
-            await job.save(update_fields=["status", "error", "updated_at"])
+            await self._running(job).update(status=job.status, error=job.error, updated_at=job.updated_at)
             logger.error("key rotation %s failed: %s", job.id, job.error)
             raise
         await self._finish(job, actor)
+
+    def _running(self, job: KeyRotationJob) -> QuerySet[KeyRotationJob]:
+        return KeyRotationJob.filter(id=job.id, status=KeyRotationStatus.RUNNING, finished_at__isnull=True)
+
+    async def _save_progress(self, job: KeyRotationJob, query: QuerySet[KeyRotationJob], done: int = 0) -> None:
+        """Cursor, target key, count and heartbeat, only while the job is still RUNNING."""
+        job.updated_at = self._now()
+        updated = await query.update(
+            last_version_id=job.last_version_id, target_key_id=job.target_key_id,
+            rewrapped=F("rewrapped") + done, updated_at=job.updated_at,
+        )
+        if not updated:
+            raise _JobClosed
+        job.rewrapped += done
 
     async def _batch_once(self, job: KeyRotationJob) -> int | None:
         """Rewrap one batch after job.last_version_id; None when the pass is done."""
@@ -179,26 +228,41 @@ class KeyRotationService:
                     f"(backend {row.backend!r}, key {row.key_id}): {_reason(exc)}"
                 ) from None
             rewrapped.append((row, new))
+        # The target's current key moved since the job started (rotated elsewhere):
+        # adopt the key the rewraps now produce, and revisit rows already done.
+        produced = rewrapped[-1][1].key_id
+        if produced != job.target_key_id:
+            logger.info("key rotation %s: %s now wraps with %s (was %s)", job.id, target.name, produced, job.target_key_id)
+            job.target_key_id, cursor = produced, 0
+        else:
+            cursor = rows[-1].id
         async with in_transaction() as connection:
+            # Secrets first, in id order, then versions: destroy and writers lock
+            # the secret before its versions, so the same order cannot deadlock.
+            moved_secrets = sorted({row.secret.id for row, _ in rewrapped if row.secret.encryption_backend != target.name})
+            if moved_secrets:
+                await Secret.filter(id__in=moved_secrets).order_by("id").select_for_update().using_db(connection)
+                await Secret.filter(id__in=moved_secrets).using_db(connection).update(encryption_backend=target.name)
             done = 0
             for row, new in rewrapped:
                 done += await SecretVersion.filter(
                     id=row.id, backend=row.backend, key_id=row.key_id, ciphertext__isnull=False
                 ).using_db(connection).update(wrapped_key=new.ciphertext, backend=target.name, key_id=new.key_id)
-            moved_secrets = {row.secret.id for row, _ in rewrapped if row.secret.encryption_backend != target.name}
-            if moved_secrets:
-                await Secret.filter(id__in=list(moved_secrets)).using_db(connection).update(encryption_backend=target.name)
-            job.last_version_id = rows[-1].id
-            job.rewrapped += done
-            job.updated_at = self._now()
-            await job.save(using_db=connection, update_fields=["last_version_id", "rewrapped", "updated_at"])
+            job.last_version_id = cursor
+            await self._save_progress(job, self._running(job).using_db(connection), done)
         return done
 
     async def _finish(self, job: KeyRotationJob, actor: Actor) -> None:
         now = self._now()
         job.status, job.finished_at, job.updated_at = KeyRotationStatus.COMPLETED, now, now
         async with self._audit.transaction() as connection:
-            await job.save(using_db=connection, update_fields=["status", "finished_at", "updated_at"])
+            closed = await self._running(job).using_db(connection).update(
+                status=job.status, finished_at=now, updated_at=now, target_key_id=job.target_key_id
+            )
+            if not closed:  # superseded meanwhile: not this job's rotation to announce
+                logger.info("key rotation %s stopped: the job is no longer running", job.id)
+                return
+            job.rewrapped = (await KeyRotationJob.filter(id=job.id).using_db(connection).get()).rewrapped
             for workspace_id in await Workspace.all().using_db(connection).values_list("id", flat=True):
                 await self._audit.append(
                     AuditRecord(
