@@ -143,3 +143,28 @@ async def test_health_endpoints(server: Server) -> None:
     ready = await server.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["backends"] == {"fernet": "ok"} and ready.json()["database"] == "ok"
+
+
+async def test_token_values_appear_only_in_the_create_answer(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    principal = await server.data('mutation { createPrincipal(name: "bot", bindings: [{workspaceId: "default", role: READER}]) { id } }')
+    pid = principal["createPrincipal"]["id"]
+    created = await server.execute('mutation($p: ID!) { createApiToken(principalId: $p, name: "ci") { token apiToken { id prefix } } }', {"p": pid})
+    token = created["data"]["createApiToken"]["token"]
+    token_id = created["data"]["createApiToken"]["apiToken"]["id"]
+    assert token.startswith("sr_") and len(token) >= 40
+    answers = [
+        await server.execute("{ viewer { id name } }", token=token),
+        await server.execute('query($p: ID!) { apiTokens(principalId: $p) { id name prefix revoked } }', {"p": pid}),
+        await server.execute('mutation($t: ID!) { revokeApiToken(id: $t) { id revoked } }', {"t": token_id}),
+        await server.execute("{ viewer { id } }", token=token),  # refused now
+        await server.execute("{ viewer { id } }", token=token[:-1] + "x"),
+    ]
+    assert answers[-2]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    for answer in answers:
+        assert token not in str(answer) and token[3:] not in str(answer)
+    assert token not in caplog.text
+    events = await SecretAudit.all()
+    assert events and all(token not in str(e.details) for e in events)
