@@ -73,6 +73,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def closed_port_url() -> str:
+    """An http URL on loopback where nothing listens (connection refused)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
 @dataclass
 class ServerProcess:
     """One `strongroom serve` child; stdout and stderr go to `log_path`."""

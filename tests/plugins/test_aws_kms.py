@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
@@ -23,6 +21,8 @@ from plugins.builtin.aws_kms import AwsKmsBackend
 from plugins.interfaces import BackendStatus, KeyUnavailable, PluginConfig, RotatableBackend, WrappedKey
 from plugins.manager import build_plugin_manager, collect_encryption_backends
 from tests.fakes.moto_kms import FAKE_CREDENTIALS, MotoKms, running_moto_kms
+from tests.plugins.key_material import assert_no_key_material
+from tests.process import closed_port_url
 
 CONTEXT = {"workspace_id": "default", "secret_id": "00000000-0000-0000-0000-000000000001"}
 OTHER_SECRET = {"workspace_id": "default", "secret_id": "00000000-0000-0000-0000-000000000002"}
@@ -68,22 +68,6 @@ def backend(make_backend: MakeBackend) -> AwsKmsBackend:
     return make_backend()
 
 
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def assert_no_key_material(exc: BaseException, data_key: bytes) -> None:
-    text = str(exc)
-    for form in (
-        data_key.hex(),
-        base64.b64encode(data_key).decode(),
-        base64.urlsafe_b64encode(data_key).decode(),
-        repr(data_key),
-    ):
-        assert form not in text
 
 
 def record_operations(backend: AwsKmsBackend) -> list[str]:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -44,6 +43,7 @@ from plugins.builtin.notifiers import (
 )
 from plugins.interfaces import PluginConfig, RotationEvent, RotationNotifier
 from tests.fakes.serving import serve_in_thread
+from tests.process import closed_port_url
 
 SECRET = "whsec_test-shared-secret-0123456789"
 PATH = "/hooks/rotation"
@@ -176,13 +176,6 @@ def make_event(kind: str = "rotated", **overrides: Any) -> RotationEvent:
     }
     fields.update(overrides)
     return RotationEvent(**fields)
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}{PATH}"
 
 
 # -- the request and its signature ------------------------------------------------
@@ -370,7 +363,7 @@ async def test_backoff_is_capped_by_max_delay(receiver: Receiver, make_notifier:
 
 @pytest.mark.asyncio
 async def test_connection_refused_fails_after_every_attempt(make_notifier: MakeNotifier) -> None:
-    url = closed_port_url()
+    url = closed_port_url() + PATH
     notifier = make_notifier(url, attempts=2)
     delays = record_delays(notifier)
     with pytest.raises(WebhookDeliveryError) as raised:
@@ -421,7 +414,7 @@ async def test_secret_body_and_path_never_appear_in_errors_or_logs(
     await make_notifier(receiver.url + "?token=query-token-9c1e").notify(event)  # a retry, then success
     receiver.fail_next(3, 500)
     receiver.fail_next(1, 403)
-    for url, attempts in ((receiver.url + "?token=query-token-9c1e", 3), (receiver.url, 1), (closed_port_url(), 2)):
+    for url, attempts in ((receiver.url + "?token=query-token-9c1e", 3), (receiver.url, 1), (closed_port_url() + PATH, 2)):
         with pytest.raises(WebhookDeliveryError) as raised:
             await make_notifier(url, attempts=attempts).notify(event)
         errors.append(raised.value)

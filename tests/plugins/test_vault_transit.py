@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,8 @@ from plugins.builtin.vault_transit import VaultTransitBackend, associated_data, 
 from plugins.interfaces import BackendStatus, KeyUnavailable, PluginConfig, RotatableBackend, WrappedKey
 from plugins.manager import build_plugin_manager, collect_encryption_backends
 from tests.fakes.vault_transit import VaultDouble, running_vault_double
+from tests.plugins.key_material import assert_no_key_material
+from tests.process import closed_port_url
 
 TOKEN = "s.strongroom-test-token"
 KEY = "strongroom"
@@ -66,22 +67,6 @@ def backend(make_backend: MakeBackend) -> VaultTransitBackend:
     return make_backend()
 
 
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def assert_no_key_material(exc: BaseException, data_key: bytes) -> None:
-    text = str(exc)
-    for form in (
-        data_key.hex(),
-        base64.b64encode(data_key).decode(),
-        base64.urlsafe_b64encode(data_key).decode(),
-        repr(data_key),
-    ):
-        assert form not in text
 
 
 # -- the contract ------------------------------------------------------------
