@@ -46,12 +46,13 @@ def build_loaders(services: Services) -> Loaders:
 class Context:
     services: Services
     connection: HTTPConnection | None
-    authorization: str | None
+    # The bearer token: never in a repr.
+    authorization: str | None = field(repr=False)
     ip_address: str | None
     user_agent: str | None
     loaders: Loaders
     # Set by strawberry from the graphql-transport-ws connection_init payload.
-    connection_params: dict[str, object] | None = None
+    connection_params: dict[str, object] | None = field(default=None, repr=False)
     _identity: Identity | None = field(default=None, repr=False)
 
     async def identity(self) -> Identity:

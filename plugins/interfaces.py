@@ -43,9 +43,10 @@ class PluginConfig:
     `settings` is Strongroom's typed Settings for the builtins.
     """
 
-    environ: Mapping[str, str]
+    # Holds keys and tokens: never part of a repr.
+    environ: Mapping[str, str] = field(repr=False)
     data_dir: Path
-    settings: Any = None
+    settings: Any = field(default=None, repr=False)
 
 
 class KeyUnavailable(Exception):

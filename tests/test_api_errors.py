@@ -4,6 +4,7 @@ echoes a value."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +169,22 @@ async def test_token_values_appear_only_in_the_create_answer(server: Server, cap
     assert token not in caplog.text
     events = await SecretAudit.all()
     assert events and all(token not in str(e.details) for e in events)
+
+
+def test_reprs_hold_no_token_or_key(tmp_path: Path) -> None:
+    from graphql_api.context import Context
+    from plugins.interfaces import PluginConfig
+
+    secret_token = "sr_repr-check-token-0123456789"
+    context = Context(
+        services=None,  # type: ignore[arg-type]
+        connection=None,
+        authorization=f"Bearer {secret_token}",
+        ip_address="127.0.0.1",
+        user_agent="t",
+        loaders=None,  # type: ignore[arg-type]
+        connection_params={"authorization": f"Bearer {secret_token}"},
+    )
+    assert secret_token not in repr(context)
+    config = PluginConfig(environ={"SECRET_ENCRYPTION_KEY": "k3y-material", "VAULT_TOKEN": "hvs.x"}, data_dir=Path(tmp_path))
+    assert "k3y-material" not in repr(config) and "hvs.x" not in repr(config)
