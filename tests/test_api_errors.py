@@ -171,7 +171,7 @@ async def test_token_values_appear_only_in_the_create_answer(server: Server, cap
     assert events and all(token not in str(e.details) for e in events)
 
 
-def test_reprs_hold_no_token_or_key(tmp_path: Path) -> None:
+async def test_reprs_hold_no_token_or_key(tmp_path: Path) -> None:
     from graphql_api.context import Context
     from plugins.interfaces import PluginConfig
 
