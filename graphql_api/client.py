@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -31,13 +30,43 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from graphql_api.client_models import (
+    REDACTED,
+    ApiToken,
+    AuditEvent,
+    AuditIntegrity,
+    CreatedToken,
+    Principal,
+    RoleBinding,
+    SecretValue,
+    Workspace,
+    _api_token,
+    _audit_event,
+    _datetime,
+    _principal,
+    _secret_value,
+)
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "AuditIntegrity",
+    "ClientConfigError",
+    "CreatedToken",
+    "Principal",
+    "RoleBinding",
+    "SecretValue",
+    "StrongroomAPIError",
+    "StrongroomClient",
+    "Workspace",
+]
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "STRONGROOM_URL"
 TOKEN_VARIABLE = "STRONGROOM_TOKEN"
 UNAVAILABLE = "UNAVAILABLE"
 WS_SUBPROTOCOL = Subprotocol("graphql-transport-ws")
 USER_AGENT = "strongroom-client/0.1"
-_REDACTED = "**********"
 
 
 class ClientConfigError(Exception):
@@ -61,111 +90,6 @@ class StrongroomAPIError(Exception):
     def __repr__(self) -> str:
         return f"StrongroomAPIError(code={self.code!r}, message={self.message!r}, field={self.field!r})"
 
-
-# -- results ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RoleBinding:
-    workspace_id: str
-    role: str
-
-
-@dataclass(frozen=True)
-class Principal:
-    id: str
-    name: str
-    is_superadmin: bool
-    bindings: tuple[RoleBinding, ...]
-
-
-@dataclass(frozen=True)
-class Workspace:
-    id: str
-    name: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class ApiToken:
-    """A token's record; never its value (only its first characters, `prefix`)."""
-
-    id: str
-    name: str
-    principal_id: str
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    revoked: bool
-    prefix: str
-
-
-@dataclass(frozen=True)
-class CreatedToken:
-    """A new token: `token` is shown this once (its repr hides it)."""
-
-    token: str = field(repr=False)
-    api_token: ApiToken
-
-    def __repr__(self) -> str:
-        return f"CreatedToken(token='{_REDACTED}', api_token={self.api_token!r})"
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    id: str
-    workspace_id: str
-    secret_id: str | None
-    action: str
-    user_id: str | None
-    ip_address: str | None
-    user_agent: str | None
-    details: Any
-    success: bool
-    created_at: datetime
-    hash: str
-    seq: int
-
-    def to_json(self) -> dict[str, Any]:
-        """The event with the API's field names, `createdAt` as ISO 8601."""
-        return {
-            "id": self.id,
-            "workspaceId": self.workspace_id,
-            "secretId": self.secret_id,
-            "action": self.action,
-            "userId": self.user_id,
-            "ipAddress": self.ip_address,
-            "userAgent": self.user_agent,
-            "details": self.details,
-            "success": self.success,
-            "createdAt": self.created_at.isoformat(),
-            "hash": self.hash,
-            "seq": self.seq,
-        }
-
-
-@dataclass(frozen=True)
-class AuditIntegrity:
-    valid: bool
-    checked_events: int
-    first_invalid_event_id: str | None
-    head_hash: str | None
-
-
-@dataclass(frozen=True)
-class SecretValue:
-    """One secret's value (its repr hides it)."""
-
-    secret_id: str
-    name: str
-    version: int
-    value: str = field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"SecretValue(secret_id={self.secret_id!r}, name={self.name!r}, version={self.version}, value='{_REDACTED}')"
-
-
-# -- documents ----------------------------------------------------------------
 
 _PRINCIPAL = "id name isSuperadmin bindings { workspaceId role }"
 _TOKEN = "id name principalId createdAt expiresAt lastUsedAt revoked prefix"
@@ -286,7 +210,7 @@ class StrongroomClient:
 
     def _scrub(self, text: str) -> str:
         """`text` with the token taken out, should anything ever echo it."""
-        return text.replace(self._token, _REDACTED) if self._token else text
+        return text.replace(self._token, REDACTED) if self._token else text
 
     def _unavailable(self, message: str) -> StrongroomAPIError:
         return StrongroomAPIError(UNAVAILABLE, self._scrub(message))
@@ -507,54 +431,3 @@ class StrongroomClient:
 
 
 # -- mapping ------------------------------------------------------------------
-
-
-def _datetime(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def _optional_datetime(value: str | None) -> datetime | None:
-    return _datetime(value) if value is not None else None
-
-
-def _principal(row: Mapping[str, Any]) -> Principal:
-    return Principal(
-        id=row["id"],
-        name=row["name"],
-        is_superadmin=bool(row["isSuperadmin"]),
-        bindings=tuple(RoleBinding(workspace_id=b["workspaceId"], role=b["role"]) for b in row["bindings"]),
-    )
-
-
-def _api_token(row: Mapping[str, Any]) -> ApiToken:
-    return ApiToken(
-        id=row["id"],
-        name=row["name"],
-        principal_id=row["principalId"],
-        created_at=_datetime(row["createdAt"]),
-        expires_at=_optional_datetime(row["expiresAt"]),
-        last_used_at=_optional_datetime(row["lastUsedAt"]),
-        revoked=bool(row["revoked"]),
-        prefix=row["prefix"],
-    )
-
-
-def _audit_event(row: Mapping[str, Any]) -> AuditEvent:
-    return AuditEvent(
-        id=row["id"],
-        workspace_id=row["workspaceId"],
-        secret_id=row["secretId"],
-        action=row["action"],
-        user_id=row["userId"],
-        ip_address=row["ipAddress"],
-        user_agent=row["userAgent"],
-        details=row["details"],
-        success=bool(row["success"]),
-        created_at=_datetime(row["createdAt"]),
-        hash=row["hash"],
-        seq=int(row["seq"]),
-    )
-
-
-def _secret_value(row: Mapping[str, Any]) -> SecretValue:
-    return SecretValue(secret_id=row["secretId"], name=row["name"], version=int(row["version"]), value=row["value"])

@@ -1,53 +1,46 @@
-"""The secret lifecycle: create, read, list, change, rotate, roll back, delete,
-restore and destroy.
+"""The secret lifecycle's changes: create, change, rotate, roll back, delete,
+restore and destroy (reads are in `secret_reads`).
 
 Writes follow one pattern: read the secret, seal the new value *outside* any
 transaction (a backend call may be slow or remote), then in one transaction
 lock the row, check nothing moved, write the version and the audit event.
 If another writer got there first the whole attempt is retried, so a slow
 backend never holds a database lock.
-
-Value reads are fail-closed: the ACCESSED event is committed before the value
-is returned; if it cannot be, the caller gets AUDIT_UNAVAILABLE and no value.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q, Subquery
 
-from graphql_api.errors import AuditUnavailable, BadUserInput, Conflict, NotFound, StrongroomError
+from graphql_api.errors import BadUserInput, Conflict, NotFound
 from graphql_api.services import validation
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
 from graphql_api.services.envelope import Envelope, SealedValue
 from graphql_api.services.secret_inputs import (
     NewSecret,
-    RevealedValue,
     SecretChanges,
-    SecretFilter,
-    SecretPage,
-    decode_cursor,
     due_date,
 )
+from graphql_api.services.secret_reads import SecretReader
 from models import AuditAction, RotationPolicy, Secret, SecretTag, SecretType, SecretVersion
 
 logger = logging.getLogger(__name__)
 
-MAX_PAGE_SIZE = 500
-MAX_DAYS_AHEAD = 3650
 WRITE_ATTEMPTS = 3
 
 T = TypeVar("T")
 
 
-class SecretService:
+class SecretService(SecretReader):
+    """Reads (SecretReader) plus every change to a secret."""
+
     def __init__(
         self,
         *,
@@ -56,136 +49,8 @@ class SecretService:
         default_rotation_days: int,
         now: Callable[[], datetime],
     ) -> None:
-        self._envelope = envelope
-        self._audit = audit
+        super().__init__(envelope=envelope, audit=audit, now=now)
         self._default_policy = RotationPolicy.for_days(default_rotation_days)
-        self._now = now
-
-    # ---- reads -------------------------------------------------------------
-
-    async def get(self, workspace_id: str, secret_id: UUID) -> Secret | None:
-        return await Secret.get_or_none(id=secret_id, workspace_id=workspace_id, destroyed_at=None)
-
-    async def get_by_name(self, workspace_id: str, name: str) -> Secret | None:
-        validation.secret_name(name, "name")
-        return await Secret.get_or_none(workspace_id=workspace_id, name=name, destroyed_at=None)
-
-    async def require(self, workspace_id: str, secret_id: UUID) -> Secret:
-        secret = await self.get(workspace_id, secret_id)
-        if secret is None:
-            raise NotFound(f"secret {secret_id} not found in workspace {workspace_id!r}")
-        return secret
-
-    async def page(
-        self, workspace_id: str, *, first: int, after: str | None, filter: SecretFilter, actor: Actor
-    ) -> SecretPage:
-        if not 1 <= first <= MAX_PAGE_SIZE:
-            raise BadUserInput("first", f"must be between 1 and {MAX_PAGE_SIZE}")
-        query = Secret.filter(workspace_id=workspace_id, destroyed_at=None)
-        if not filter.include_inactive:
-            query = query.filter(is_active=True)
-        if filter.secret_type is not None:
-            query = query.filter(secret_type=filter.secret_type)
-        if filter.name_contains:
-            query = query.filter(name__icontains=filter.name_contains)
-        for tag in validation.tags(filter.tags, "filter.tags"):
-            tagged = SecretTag.filter(workspace_id=workspace_id, tag=tag).values("secret_id")
-            query = query.filter(id__in=Subquery(tagged))
-        total = await query.count()
-        if after is not None:
-            query = query.filter(name__gt=decode_cursor(after))
-        rows = await query.order_by("name").limit(first + 1)
-        page = SecretPage(secrets=rows[:first], has_next_page=len(rows) > first, total_count=total)
-        await self._audit.record(
-            [AuditRecord(workspace_id, AuditAction.LISTED, actor, details={"returned": len(page.secrets), "total": total})]
-        )
-        return page
-
-    async def versions(self, secret_ids: Sequence[UUID]) -> dict[UUID, list[SecretVersion]]:
-        grouped: dict[UUID, list[SecretVersion]] = {secret_id: [] for secret_id in secret_ids}
-        rows = await SecretVersion.filter(secret_id__in=list(secret_ids)).order_by("secret_id", "version")
-        for row in rows:
-            grouped[row.secret_id].append(row)  # type: ignore[attr-defined]
-        return grouped
-
-    async def rotation_due(self, workspace_id: str, days_ahead: int) -> list[Secret]:
-        if not 0 <= days_ahead <= MAX_DAYS_AHEAD:
-            raise BadUserInput("daysAhead", f"must be between 0 and {MAX_DAYS_AHEAD}")
-        horizon = self._now() + timedelta(days=days_ahead)
-        return (
-            await Secret.filter(
-                workspace_id=workspace_id, destroyed_at=None, is_active=True, rotation_due_at__lte=horizon
-            )
-            .order_by("rotation_due_at", "name")
-        )
-
-    async def reveal(
-        self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor
-    ) -> RevealedValue:
-        """One value, returned only once its ACCESSED event has committed.
-
-        A read that fails after authorization is recorded too (success false).
-        """
-        try:
-            secret = await self.require(workspace_id, secret_id)
-            if not secret.is_active:
-                raise NotFound(f"secret {secret_id} is deleted; restore it to read its value")
-            number = secret.current_version if version is None else version
-            row = await SecretVersion.get_or_none(secret_id=secret.id, version=number)
-            if row is None or row.ciphertext is None:
-                raise NotFound(f"version {number} of secret {secret_id} does not exist")
-            value = await self.open_version(secret, row)
-        except StrongroomError as exc:
-            await self._record_failed_read(workspace_id, secret_id, version, actor, exc)
-            raise
-        await self._audit.record(
-            [AuditRecord(workspace_id, AuditAction.ACCESSED, actor, secret.id, details={"name": secret.name, "version": number})]
-        )
-        return RevealedValue(secret.id, secret.name or "", number, value)
-
-    async def _record_failed_read(
-        self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor, error: StrongroomError
-    ) -> None:
-        record = AuditRecord(
-            workspace_id, AuditAction.ACCESSED, actor, secret_id, success=False,
-            details={"version": version, "error": error.code},
-        )
-        try:
-            await self._audit.record([record])
-        except AuditUnavailable:
-            logger.error("could not record a failed read in %s", workspace_id)
-
-    async def reveal_many(
-        self, workspace_id: str, names: Sequence[str] | None, actor: Actor
-    ) -> list[RevealedValue]:
-        query = Secret.filter(workspace_id=workspace_id, destroyed_at=None, is_active=True)
-        if names is not None:
-            wanted = list(dict.fromkeys(validation.secret_name(n, f"names[{i}]") for i, n in enumerate(names)))
-            query = query.filter(name__in=wanted)
-        secrets = await query.order_by("name")
-        if names is not None:
-            missing = sorted(set(wanted) - {s.name for s in secrets})
-            if missing:
-                raise NotFound(f"no active secret named {', '.join(missing)} in workspace {workspace_id!r}")
-        if not secrets:
-            return []
-        wanted_versions = Q(*(Q(secret_id=s.id, version=s.current_version) for s in secrets), join_type=Q.OR)
-        current = {row.secret_id: row for row in await SecretVersion.filter(wanted_versions)}  # type: ignore[attr-defined]
-        revealed: list[RevealedValue] = []
-        for secret in secrets:
-            row = current[secret.id]
-            value = await self.open_version(secret, row)
-            revealed.append(RevealedValue(secret.id, secret.name or "", row.version, value))
-        await self._audit.record(
-            [
-                AuditRecord(
-                    workspace_id, AuditAction.ACCESSED, actor, item.secret_id,
-                    details={"name": item.name, "version": item.version, "bulk": True},
-                )
-                for item in revealed
-            ]
-        )
-        return revealed
 
     # ---- writes ------------------------------------------------------------
 
@@ -429,18 +294,6 @@ class SecretService:
             )
 
     # ---- helpers -----------------------------------------------------------
-
-    async def open_version(self, secret: Secret, row: SecretVersion) -> str:
-        assert row.ciphertext is not None and row.wrapped_key is not None
-        return await self._envelope.open(
-            ciphertext=row.ciphertext,
-            wrapped_key=row.wrapped_key,
-            backend_name=row.backend,
-            key_id=row.key_id,
-            workspace_id=secret.workspace_id,  # type: ignore[attr-defined]
-            secret_id=secret.id,
-            version=row.version,
-        )
 
     async def lock(self, workspace_id: str, secret_id: UUID, connection: BaseDBAsyncClient) -> Secret:
         secret = (
