@@ -26,6 +26,7 @@ from graphql_api.settings import Settings
 from tests import pg
 from tests.clock import MutableClock
 from tests.harness import ADMIN_TOKEN, Server
+from tests.process import ServerProcess
 
 DIALECTS = [d.strip() for d in os.environ.get("STRONGROOM_TEST_DATABASES", "sqlite,postgres").split(",") if d.strip()]
 NO_ENV_FILE = Path("/nonexistent/.env")
@@ -120,3 +121,15 @@ async def server(settings: Settings, clock: MutableClock) -> AsyncIterator[Serve
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://strongroom.test") as client:
             yield Server(app=app, client=client, services=app.state.services)
+
+
+@pytest.fixture
+def served() -> Iterator[list[ServerProcess]]:
+    """Server processes started by a test (tests.process.start_healthy), killed whatever happens."""
+    started: list[ServerProcess] = []
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.kill()
+

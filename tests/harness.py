@@ -3,7 +3,7 @@ httpx client speaking GraphQL to it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,3 +63,20 @@ class Server:
         assert len(errors) == 1, body
         error: dict[str, Any] = errors[0]
         return error
+
+
+def error_codes(body: Mapping[str, Any]) -> list[str]:
+    """The extensions.code of every error of a GraphQL response body."""
+    return [(e.get("extensions") or {}).get("code", "") for e in body.get("errors") or []]
+
+
+def dicts_in(value: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object nested anywhere in `value`."""
+    if isinstance(value, dict):
+        yield value
+        for item in value.values():
+            yield from dicts_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from dicts_in(item)
+

@@ -168,3 +168,12 @@ def graphql(client: httpx.Client, query: str, variables: Mapping[str, Any] | Non
     assert not body.get("errors"), body["errors"]
     data: dict[str, Any] = body["data"]
     return data
+
+
+def start_healthy(started: list[ServerProcess], cwd: Path, env: Mapping[str, str], log_name: str) -> ServerProcess:
+    """Start a server into `started` (so the `served` fixture kills it) and wait for /healthz."""
+    server = start_server(cwd=cwd, env=env, log_path=cwd / log_name)
+    started.append(server)
+    server.wait_healthy()
+    return server
+

@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 from graphql_api.app import create_app
 from tests.clock import MutableClock
 from tests.conftest import make_settings
-from tests.harness import ADMIN_TOKEN, Server
+from tests.harness import ADMIN_TOKEN, Server, dicts_in, error_codes
 from tests.test_access_matrix import ALLOWED_ROLES, ROLES, Need
 
 WORKSPACES = ("alpha", "beta", "gamma", "delta")  # delta: nobody bound at first
@@ -215,20 +215,6 @@ class Mismatch(AssertionError):
     pass
 
 
-def codes_of(body: dict[str, Any]) -> list[str]:
-    return [(e.get("extensions") or {}).get("code", "") for e in body.get("errors") or []]
-
-
-def dicts_in(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        yield value
-        for item in value.values():
-            yield from dicts_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from dicts_in(item)
-
-
 def leak_in(value: Any, ws: str) -> str | None:
     """Another workspace's data in an answer about `ws`."""
     text = json.dumps(value)
@@ -292,7 +278,7 @@ def request_for(model: Model, op: Op) -> tuple[dict[str, Any], SecretState | Non
 def check_allowed(model: Model, op: Op, variables: dict[str, Any], secret: SecretState | None, body: dict[str, Any]) -> None:
     """Check an allowed operation's answer against the model, then apply it to the model."""
     ws = WORKSPACES[op.ws]
-    codes = codes_of(body)
+    codes = error_codes(body)
     value = (body.get("data") or {}).get(ROOT_FIELD[op.kind])
     if "FORBIDDEN" in codes or "UNAUTHENTICATED" in codes:
         raise Mismatch(f"allowed but refused: {codes}")
@@ -430,7 +416,7 @@ async def run_sequence(server: Server, bindings: dict[str, str | None], ops: lis
                 check_allowed(model, op, variables, secret, body)
             else:
                 value = (body.get("data") or {}).get(ROOT_FIELD[op.kind])
-                if codes_of(body) != ["FORBIDDEN"] or value is not None:
+                if error_codes(body) != ["FORBIDDEN"] or value is not None:
                     raise Mismatch(f"should be FORBIDDEN for p{op.actor} ({model.roles[op.actor]}) in {ws}")
         except Mismatch as exc:
             roles = "superadmin" if op.actor == SUPER else model.roles[op.actor]

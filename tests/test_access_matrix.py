@@ -37,7 +37,7 @@ import strawberry
 from graphql_api.context import Context, build_loaders
 from graphql_api.schema import build_schema
 from tests.clock import MutableClock
-from tests.harness import ADMIN_TOKEN, Server
+from tests.harness import ADMIN_TOKEN, Server, dicts_in, error_codes
 
 UA = "strongroom-access-matrix/1"
 CLIENT_IP = "127.0.0.1"  # what httpx.ASGITransport reports as the peer
@@ -431,20 +431,6 @@ def root_field(key: str) -> str:
 # ---------------------------------------------------------------------------
 # Running and judging one cell.
 # ---------------------------------------------------------------------------
-
-
-def error_codes(body: dict[str, Any]) -> list[str]:
-    return [(e.get("extensions") or {}).get("code", "") for e in body.get("errors") or []]
-
-
-def dicts_in(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        yield value
-        for item in value.values():
-            yield from dicts_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from dicts_in(item)
 
 
 def find_leak(value: Any, ws: str | None, world: World) -> str | None:

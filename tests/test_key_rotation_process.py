@@ -25,7 +25,7 @@ import pytest
 
 from plugins.builtin.fernet import fernet_key_id
 from tests import pg
-from tests.process import ServerProcess, clean_environ, graphql, start_server
+from tests.process import ServerProcess, clean_environ, graphql, start_healthy
 
 TOKEN = "sr_key-rotation-process-test-token-0123456789abcdef"
 BATCH = 5
@@ -111,22 +111,8 @@ def postgres_database(url: str) -> Iterator[Database]:
 # ---- the server ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def served() -> Iterator[list[ServerProcess]]:
-    """Servers started by a test, killed whatever happens."""
-    started: list[ServerProcess] = []
-    try:
-        yield started
-    finally:
-        for server in started:
-            server.kill()
 
 
-def start(started: list[ServerProcess], cwd: Path, env: dict[str, str], log_name: str) -> ServerProcess:
-    server = start_server(cwd=cwd, env=env, log_path=cwd / log_name)
-    started.append(server)
-    server.wait_healthy()
-    return server
 
 
 def create_secrets(client: httpx.Client) -> dict[str, list[str]]:
@@ -213,7 +199,7 @@ def test_rotation_killed_mid_batch_resumes_after_restart(tmp_path: Path, served:
         # A kill after a seeded-random number of committed batches, well before the end.
         threshold = random.Random(f"key-rotation-kill-{dialect}").randrange(1, total // BATCH // 2) * BATCH
 
-        first = start(served, tmp_path, env, "run1.log")
+        first = start_healthy(served, tmp_path, env, "run1.log")
         with first.client(TOKEN) as client:
             values = create_secrets(client)
         old_key = keyring(data_dir)[0]
@@ -241,7 +227,7 @@ def test_rotation_killed_mid_batch_resumes_after_restart(tmp_path: Path, served:
         assert keyring(data_dir) == [key_id, old_key]
         assert database.keys() == {("fernet", key_id): rewrapped, ("fernet", old_key): total - rewrapped}
 
-        second = start(served, tmp_path, env, "run2.log")
+        second = start_healthy(served, tmp_path, env, "run2.log")
         with second.client(TOKEN) as client:
             deadline = time.monotonic() + 60
             while True:

@@ -19,7 +19,6 @@ import stat
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ import pytest
 
 from graphql_api.graphiql import ASSET_ROUTE_PREFIX, ASSETS_DIR
 from tests import pg
-from tests.process import GENERATED_TOKEN, ServerProcess, clean_environ, graphql, start_server
+from tests.process import GENERATED_TOKEN, ServerProcess, clean_environ, graphql, start_healthy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO_ROOT / "graphiql" / "build.py"
@@ -126,22 +125,8 @@ def _stop(server: ServerProcess) -> str:
     return output
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    """Servers started by a test, killed whatever happens."""
-    started: list[ServerProcess] = []
-    try:
-        yield started
-    finally:
-        for server in started:
-            server.kill()
 
 
-def _start(started: list[ServerProcess], cwd: Path, env: dict[str, str], log_name: str) -> ServerProcess:
-    server = start_server(cwd=cwd, env=env, log_path=cwd / log_name)
-    started.append(server)
-    server.wait_healthy()
-    return server
 
 
 def test_secrets_survive_restart_byte_exact_and_never_in_plaintext(
@@ -153,7 +138,7 @@ def test_secrets_survive_restart_byte_exact_and_never_in_plaintext(
     values = tricky_values(marker)
     needles = [marker.encode("utf-8")] + [v.encode("utf-8") for v in values.values() if len(v) >= 8]
 
-    first = _start(served, tmp_path, env, "run1.log")
+    first = start_healthy(served, tmp_path, env, "run1.log")
     token = _the_generated_token(first.output())
     with first.client(token) as client:
         assert graphql(client, VIEWER)["viewer"] == {"name": "admin", "isSuperadmin": True}
@@ -166,7 +151,7 @@ def test_secrets_survive_restart_byte_exact_and_never_in_plaintext(
     _assert_not_in_files(data_dir, needles)  # while running: the WAL is still there
     first_output = _stop(first)
 
-    second = _start(served, tmp_path, env, "run2.log")
+    second = start_healthy(served, tmp_path, env, "run2.log")
     with second.client(token) as client:
         _assert_all_readable(client, values, ids)
     second_output = _stop(second)
@@ -187,7 +172,7 @@ def test_bootstrap_token_from_environment_is_not_printed_and_works(
 ) -> None:
     fixed = "sr_" + secrets.token_urlsafe(32)
     env = clean_environ(STRONGROOM_DATA_DIR=str(tmp_path / "data"), STRONGROOM_BOOTSTRAP_TOKEN=fixed)
-    server = _start(served, tmp_path, env, "run.log")
+    server = start_healthy(served, tmp_path, env, "run.log")
     with server.client(fixed) as client:
         assert graphql(client, VIEWER)["viewer"] == {"name": "admin", "isSuperadmin": True}
     with server.client("sr_" + secrets.token_urlsafe(32)) as client:
@@ -237,7 +222,7 @@ def test_graphiql_page_and_its_assets_are_served_by_the_server(
     tmp_path: Path, served: list[ServerProcess], graphiql_assets: dict[str, Any]
 ) -> None:
     env = clean_environ(STRONGROOM_DATA_DIR=str(tmp_path / "data"))
-    server = _start(served, tmp_path, env, "run.log")
+    server = start_healthy(served, tmp_path, env, "run.log")
     with server.client() as client:
         page = client.get("/graphql", headers={"accept": "text/html"})
         assert page.status_code == 200, page.text
@@ -265,7 +250,7 @@ def test_secrets_survive_restart_on_postgresql(tmp_path: Path, served: list[Serv
         marker = f"MARKER-{uuid.uuid4()}"
         value = f"postgres\r\n{marker} \"quoted\" \\ 🔐"
 
-        first = _start(served, tmp_path, env, "run1.log")
+        first = start_healthy(served, tmp_path, env, "run1.log")
         token = _the_generated_token(first.output())
         with first.client(token) as client:
             ids = _create_all(client, {"PG_SECRET": value})
@@ -273,7 +258,7 @@ def test_secrets_survive_restart_on_postgresql(tmp_path: Path, served: list[Serv
             assert client.get("/readyz").json()["database"] == "ok"
         first_output = _stop(first)
 
-        second = _start(served, tmp_path, env, "run2.log")
+        second = start_healthy(served, tmp_path, env, "run2.log")
         with second.client(token) as client:
             _assert_all_readable(client, {"PG_SECRET": value}, ids)
         second_output = _stop(second)
