@@ -6,7 +6,9 @@ exact same files are pinned in graphiql/package-lock.json; this script
 installs them with `npm ci` (only when node_modules is missing or stale) and
 copies the few prebuilt files the page needs, under flat names, next to a
 manifest.json with their sha256. Nothing is bundled or transpiled, so the
-served bytes are the ones published on npm.
+served bytes are the ones published on npm. The page's own script, styles and
+favicon (graphiql/page/, written here, not on npm) are copied alongside, so
+everything the page loads comes from one directory listed in one manifest.
 
 Usage: python graphiql/build.py   (stdlib only; needs npm unless already installed)
 
@@ -30,6 +32,7 @@ from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
+PAGE_SOURCES = HERE / "page"
 LOCKFILE = HERE / "package-lock.json"
 NODE_MODULES = HERE / "node_modules"
 # npm rewrites this hidden lockfile on every install; its mtime tells us when
@@ -56,7 +59,6 @@ ASSETS: tuple[Asset, ...] = (
     Asset(
         "react-dom", "umd/react-dom.production.min.js", "react-dom.production.min.js"
     ),
-    Asset("js-cookie", "dist/js.cookie.min.js", "js.cookie.min.js"),
     Asset("graphiql", "graphiql.min.js", "graphiql.min.js"),
     Asset("graphiql", "graphiql.min.css", "graphiql.min.css"),
     Asset("@graphiql/plugin-explorer", "dist/index.umd.js", "plugin-explorer.umd.js"),
@@ -66,6 +68,13 @@ ASSETS: tuple[Asset, ...] = (
         "plugin-explorer.css",
         required=False,
     ),
+)
+
+# Strongroom's own files in graphiql/page/, served under the same names.
+PAGE_FILES: tuple[str, ...] = (
+    "strongroom-graphiql.js",
+    "strongroom-graphiql.css",
+    "favicon.svg",
 )
 
 
@@ -175,6 +184,20 @@ def copy_assets(versions: dict[str, str]) -> list[str]:
             "sha256": hashlib.sha256(data).hexdigest(),
             "size": len(data),
             "source": f"{asset.package}@{version}/{asset.path_in_package}",
+        }
+    for name in PAGE_FILES:
+        source = PAGE_SOURCES / name
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            where = source.relative_to(REPO_ROOT)
+            raise BuildError(f"cannot read {where}: {exc}") from exc
+        if write_if_changed(DEST / name, data):
+            changed.append(name)
+        files[name] = {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "source": str(source.relative_to(REPO_ROOT)),
         }
     manifest = {
         "generated_by": "graphiql/build.py",

@@ -66,23 +66,18 @@ def cmd_keys_health(args: argparse.Namespace) -> int:
 
 
 def cmd_rotation_run_once(args: argparse.Namespace) -> int:
-    from graphql_api import database
-    from graphql_api.app import build_services
+    from graphql_api.services.wiring import build_services
     from graphql_api.settings import Settings
 
     settings = Settings.from_environ()
 
     async def run() -> str:
         services = build_services(settings)
-        await database.migrate(settings)
-        await database.connect(settings)
+        await services.open(migrate=True)
         try:
             report = await services.rotation.run_once()
-            await services.audit.drain()
         finally:
-            await services.rotation.outbox.aclose()
-            await services.backends.aclose()
-            await database.close()
+            await services.close()
         return (
             f"rotated {report.rotated}, failed {report.failed}, due notices {report.notified}, "
             f"notifications delivered {report.delivered}"

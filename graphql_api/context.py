@@ -1,5 +1,13 @@
-"""The typed per-request Context: who is asking, from where, and the
-per-request DataLoaders."""
+"""The typed per-operation Context: who is asking, from where, and the
+operation's own DataLoaders.
+
+A Context is built for every operation: each HTTP request, and each
+operation sent over a websocket (a connection is not a session). What a
+connection contributes is only its `Credentials` (the bearer token it
+presented, the believed client address, its user agent); the identity behind
+them is looked up afresh for every operation, and the DataLoaders start
+empty, so nothing read for one operation is served to the next.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 
 from graphql_api.errors import Forbidden
@@ -17,8 +24,19 @@ from graphql_api.services.access import Identity, Permission
 from graphql_api.services.audit import Actor
 
 if TYPE_CHECKING:
-    from graphql_api.app import Services
+    from graphql_api.services.wiring import Services
     from models import SecretVersion
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a request or websocket connection presented."""
+
+    # "Bearer <token>": never in a repr.
+    authorization: str | None = field(repr=False)
+    ip_address: str | None
+    user_agent: str | None
+    request_id: str = ""
 
 
 @dataclass
@@ -45,40 +63,43 @@ def build_loaders(services: Services) -> Loaders:
 @dataclass
 class Context:
     services: Services
-    connection: HTTPConnection | None
-    # The bearer token: never in a repr.
-    authorization: str | None = field(repr=False)
-    ip_address: str | None
-    user_agent: str | None
+    credentials: Credentials
     loaders: Loaders
-    # Set by strawberry from the graphql-transport-ws connection_init payload.
-    connection_params: dict[str, object] | None = field(default=None, repr=False)
     _identity: Identity | None = field(default=None, repr=False)
 
+    @classmethod
+    def for_operation(cls, services: Services, credentials: Credentials) -> Context:
+        return cls(services=services, credentials=credentials, loaders=build_loaders(services))
+
     async def identity(self) -> Identity:
-        """The authenticated principal; authenticates once per request."""
+        """The authenticated principal; authenticates once per operation."""
         if self._identity is None:
-            authorization = self.authorization
-            if authorization is None and self.connection_params:
-                given = self.connection_params.get("authorization") or self.connection_params.get("Authorization")
-                authorization = given if isinstance(given, str) else None
-            self._identity = await self.services.authenticator.authenticate(authorization, self.ip_address)
+            self._identity = await self.services.authenticator.authenticate(
+                self.credentials.authorization, self.credentials.ip_address
+            )
         return self._identity
 
-    async def authorize(self, permission: Permission, workspace_id: str) -> Identity:
-        """The one seam every resolver passes: may this principal do X here?"""
+    async def authorize(
+        self, permission: Permission, workspace_id: str, *, secret_id: UUID | None = None
+    ) -> Identity:
+        """The one seam every resolver passes: may this principal do X here?
+
+        A refusal is recorded (ACCESS_DENIED, without waiting for its commit);
+        when the principal may see the workspace's secrets and names one, on
+        that secret's own trail.
+        """
         identity = await self.identity()
         try:
             await self.services.authorizer.require(identity, permission, workspace_id)
         except Forbidden:
-            await self.services.denials.record(workspace_id, permission, self.actor)
+            visible = secret_id is not None and identity.may(Permission.LIST_SECRETS, workspace_id)
+            if visible and secret_id is not None and not await self.services.secrets.exists(workspace_id, secret_id):
+                visible = False
+            self.services.denials.record(
+                workspace_id, permission, self.actor, secret_id=secret_id if visible else None
+            )
             raise
         return identity
-
-    async def reauthorize(self, permission: Permission, workspace_id: str) -> Identity:
-        """authorize() with a fresh look at the token and bindings (long-lived streams)."""
-        self._identity = None
-        return await self.authorize(permission, workspace_id)
 
     async def superadmin(self, action: str) -> Identity:
         identity = await self.identity()
@@ -90,6 +111,6 @@ class Context:
         identity = self._identity
         return Actor(
             user_id=identity.principal_id if identity else None,
-            ip_address=self.ip_address,
-            user_agent=self.user_agent,
+            ip_address=self.credentials.ip_address,
+            user_agent=self.credentials.user_agent,
         )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tortoise import Tortoise
 
@@ -38,7 +39,17 @@ def sqlite_path(database_url: str) -> Path:
     return Path(database_url[len("sqlite://") :].split("?", 1)[0])
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def connection_name(database_url: str) -> str:
+    """The ORM connection's name.
+
+    It is the dialect because Tortoise caches each model's SQL per
+    (connection name, table): a process that talks to both dialects (the test
+    suite) must not reuse SQLite's SQL on PostgreSQL.
+    """
+    return dialect_of(database_url)
+
+
+def tortoise_config(database_url: str, pool_size: int | None = None) -> dict[str, Any]:
     connection: dict[str, Any] | str
     if dialect_of(database_url) == "sqlite":
         connection = {
@@ -50,14 +61,15 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
                 "synchronous": "FULL",
                 "busy_timeout": 5000,
                 "foreign_keys": "ON",
+                # Deleted and overwritten content is zeroed in the file, so a
+                # destroyed secret's ciphertext and wrapped key do not linger
+                # in free pages (see SecretStore.destroy for the WAL).
+                "secure_delete": "ON",
             },
         }
     else:
-        connection = database_url
-    # The connection is named after its dialect because Tortoise caches each
-    # model's SQL per (connection name, table): a process that talks to both
-    # dialects (the test suite) must not reuse SQLite's SQL on PostgreSQL.
-    name = dialect_of(database_url)
+        connection = _with_pool(database_url, pool_size) if pool_size else database_url
+    name = connection_name(database_url)
     return {
         "connections": {name: connection},
         "apps": {APP_LABEL: {"models": MODEL_MODULES, "default_connection": name}},
@@ -66,9 +78,30 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+def _with_pool(database_url: str, pool_size: int) -> str:
+    parts = urlsplit(database_url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("minsize", "1")
+    query.setdefault("maxsize", str(pool_size))
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+def private_directory(path: Path) -> None:
+    """Create `path` if needed and make it 0700 even when it already existed."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def private_files(path: Path) -> None:
+    """Make the SQLite database and its WAL and shared-memory files 0600."""
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if candidate.exists():
+            os.chmod(candidate, 0o600)
+
+
 def _prepare_sqlite_dir(settings: Settings) -> None:
     if settings.is_sqlite:
-        sqlite_path(settings.database_url).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_directory(sqlite_path(settings.database_url).parent)
 
 
 async def check_reachable(settings: Settings) -> None:
@@ -146,7 +179,16 @@ async def connect(settings: Settings) -> None:
     do not inherit the lifespan task's context variables.
     """
     _prepare_sqlite_dir(settings)
-    await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
+    await Tortoise.init(
+        config=tortoise_config(settings.database_url, settings.db_pool_size), _enable_global_fallback=True
+    )
+    if settings.is_sqlite:
+        path = sqlite_path(settings.database_url)
+        from tortoise import connections
+
+        # Open the connection now, so that its -wal and -shm files exist to be made private.
+        await connections.get(connection_name(settings.database_url)).execute_query("SELECT 1")
+        private_files(path)
 
 
 async def close() -> None:

@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from graphql_api.errors import Forbidden, RateLimited, Unauthenticated
 
 if TYPE_CHECKING:
-    from graphql_api.app import Services
+    from graphql_api.services.wiring import Services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

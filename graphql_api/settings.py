@@ -1,18 +1,23 @@
-"""Typed settings, read once from the environment and an optional `.env` file.
+"""Typed settings, read once from the environment and an optional file.
 
-The environment wins over `.env`. Every problem is a ConfigError naming the
-variable, so that start-up can stop with one clear line; messages never echo
-the value of a sensitive variable.
+The file is `STRONGROOM_CONFIG` (default `./strongroom.env`), never a plain
+`.env`: the server is often started in an application's folder, whose `.env`
+holds the application's own DATABASE_URL and keys. The environment wins over
+the file. Every problem is a ConfigError naming the variable, so that start-up
+can stop with one clear line; messages never echo the value of a sensitive
+variable.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,6 +26,10 @@ from dotenv import dotenv_values
 from models.enums import ROTATION_DAY_CHOICES
 
 BUILTIN_BACKENDS = ("fernet", "aws_kms", "vault")
+CONFIG_FILE = "strongroom.env"
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(Exception):
@@ -81,7 +90,11 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000
-    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+    max_token_ttl: timedelta | None = None
+    max_request_bytes: int = 16 * 1024 * 1024
+    legacy_ws_enabled: bool = False
+    db_pool_size: int = 10
     audit_purge_interval_seconds: int = 3600
     key_rotation_batch: int = 200
     rotation_interval_seconds: int = 60
@@ -102,7 +115,8 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         env_file: Path | None = None,
     ) -> Settings:
-        """Settings from `environ` (default os.environ) over `env_file` (default ./.env)."""
+        """Settings from `environ` (default os.environ) over `env_file`
+        (default: STRONGROOM_CONFIG, or ./strongroom.env when it exists)."""
         env = _merge_env(os.environ if environ is None else environ, env_file)
         return _parse(env)
 
@@ -113,8 +127,11 @@ class Settings:
 
 
 def _merge_env(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
-    path = env_file if env_file is not None else Path(environ.get("STRONGROOM_ENV_FILE", ".env"))
+    named = environ.get("STRONGROOM_CONFIG")
+    path = env_file if env_file is not None else Path(named or CONFIG_FILE)
     merged: dict[str, str] = {}
+    if named and env_file is None and not path.is_file():
+        raise ConfigError("STRONGROOM_CONFIG", f"{path} is not a readable file")
     if path.is_file():
         merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
     merged.update(environ)
@@ -196,7 +213,25 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if log_level not in ("critical", "error", "warning", "info", "debug"):
         raise ConfigError("STRONGROOM_LOG_LEVEL", f"must be one of error, warning, info, debug (got {log_level!r})")
 
-    proxies = tuple(p.strip() for p in (text("STRONGROOM_TRUSTED_PROXIES") or "").split(",") if p.strip())
+    proxies: list[IpNetwork] = []
+    for entry in (text("STRONGROOM_TRUSTED_PROXIES") or "").split(","):
+        if not entry.strip():
+            continue
+        try:
+            proxies.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                "STRONGROOM_TRUSTED_PROXIES", "must be comma-separated IP addresses or networks (10.0.0.0/8)"
+            ) from None
+
+    def duration(name: str) -> timedelta | None:
+        raw = text(name)
+        if raw is None:
+            return None
+        match = _DURATION.match(raw.lower())
+        if match is None or int(match.group(1)) == 0:
+            raise ConfigError(name, f"must be a duration such as 3600, 90m, 12h or 30d (got {raw!r})")
+        return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
 
     return Settings(
         data_dir=data_dir,
@@ -223,7 +258,11 @@ def _parse(env: Mapping[str, str]) -> Settings:
         max_query_depth=integer("STRONGROOM_MAX_QUERY_DEPTH", 12, maximum=100),
         max_aliases=integer("STRONGROOM_MAX_ALIASES", 30, maximum=1000),
         max_tokens=integer("STRONGROOM_MAX_TOKENS", 5000, maximum=1_000_000),
-        trusted_proxies=proxies,
+        trusted_proxies=tuple(proxies),
+        max_token_ttl=duration("STRONGROOM_MAX_TOKEN_TTL"),
+        max_request_bytes=integer("STRONGROOM_MAX_REQUEST_BYTES", 16 * 1024 * 1024, minimum=64 * 1024, maximum=1 << 30),
+        legacy_ws_enabled=boolean("STRONGROOM_LEGACY_WS", False),
+        db_pool_size=integer("STRONGROOM_DB_POOL_SIZE", 10, maximum=200),
         audit_purge_interval_seconds=integer("STRONGROOM_AUDIT_PURGE_INTERVAL", 3600, maximum=7 * 86400),
         key_rotation_batch=integer("STRONGROOM_KEY_ROTATION_BATCH", 200, maximum=10_000),
         rotation_interval_seconds=integer("STRONGROOM_ROTATION_INTERVAL", 60, maximum=86400),

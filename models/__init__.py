@@ -6,7 +6,7 @@ Tortoise discovers models from this module (app label ``models``).
 from __future__ import annotations
 
 from models.access import ApiToken, Principal, RoleBinding
-from models.audit import AuditChainHead, SecretAudit
+from models.audit import AuditChainHead, AuditCheckpoint, SecretAudit
 from models.enums import (
     AuditAction,
     KeyRotationStatus,
@@ -18,7 +18,8 @@ from models.enums import (
 )
 from models.key_rotation import KeyRotationJob
 from models.rotation import RotationNotification
-from models.secret import Secret, SecretTag, SecretVersion
+from models.secret import Secret, SecretCount, SecretTag, SecretVersion
+from models.server_key import ServerKey
 from models.workspace import Workspace
 
 __models__ = [
@@ -26,8 +27,11 @@ __models__ = [
     Secret,
     SecretTag,
     SecretVersion,
+    SecretCount,
     SecretAudit,
     AuditChainHead,
+    AuditCheckpoint,
+    ServerKey,
     Principal,
     RoleBinding,
     ApiToken,
@@ -39,6 +43,7 @@ __all__ = [
     "ApiToken",
     "AuditAction",
     "AuditChainHead",
+    "AuditCheckpoint",
     "KeyRotationJob",
     "KeyRotationStatus",
     "NotificationStatus",
@@ -49,9 +54,11 @@ __all__ = [
     "RotationPolicy",
     "Secret",
     "SecretAudit",
+    "SecretCount",
     "SecretTag",
     "SecretType",
     "SecretVersion",
+    "ServerKey",
     "VersionState",
     "Workspace",
 ]

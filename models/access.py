@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 
 class Principal(Model):
     id = fields.UUIDField(primary_key=True)
+    # The qualified name: "ci" when a superadmin made it, "payments/ci" when
+    # an ADMIN of workspace payments did. A workspace admin's names live in
+    # its workspace's namespace, so whether "create principal ci" succeeds
+    # never depends on what exists in another tenant (no existence oracle).
+    # Names given by clients cannot contain "/".
     name = fields.CharField(max_length=128, unique=True)
     is_superadmin = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -53,10 +58,19 @@ class ApiToken(Model):
     expires_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
+    # The token whose bearer minted this one (None: bootstrap or made on the
+    # database by `strongroom token bootstrap`). A minted token never outlives
+    # its parent and is revoked with it (Vault's token hierarchy).
+    parent: fields.ForeignKeyNullableRelation[ApiToken] = fields.ForeignKeyField(
+        "models.ApiToken", related_name="children", null=True, on_delete=fields.CASCADE
+    )
+    # The bootstrap superadmin token is the one token STRONGROOM_MAX_TOKEN_TTL
+    # does not bound (it is how an operator gets back in).
+    bootstrap = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "api_token"
-        indexes = (("principal_id", "created_at"),)
+        indexes = (("principal_id", "created_at"), ("parent_id",))
 
     def __repr__(self) -> str:
         return f"<ApiToken {self.id} {self.prefix}…>"

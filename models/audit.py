@@ -54,6 +54,34 @@ class AuditChainHead(Model):
     purged_through_seq = fields.BigIntField(default=0)
     # Hash of the last purged event: the oldest kept event must link to it.
     purged_through_hash = fields.CharField(max_length=64, default="0" * 64)
+    # HMACs under the audit key (never stored in the database) over
+    # (workspace, seq, hash) and over the purge point: a database writer
+    # cannot move the head back (truncation) or fake a retention purge.
+    head_mac = fields.CharField(max_length=64, default="", db_default="")
+    purge_mac = fields.CharField(max_length=64, default="", db_default="")
 
     class Meta:
         table = "audit_chain_head"
+
+
+class AuditCheckpoint(Model):
+    """A signed statement "the chain of this workspace had reached seq with
+    head_hash at created_at", published periodically and on demand.
+
+    Each checkpoint also signs the previous one's signature, so the published
+    checkpoints form a chain of their own (CloudTrail's digest files are the
+    model). Clients keep one and verify later that the trail still reaches it.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    workspace_id = fields.CharField(max_length=63)
+    seq = fields.BigIntField()
+    head_hash = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    key_id = fields.CharField(max_length=64)
+    previous_signature = fields.CharField(max_length=128, null=True)
+    signature = fields.CharField(max_length=128)
+
+    class Meta:
+        table = "audit_checkpoint"
+        indexes = (("workspace_id", "seq"),)

@@ -68,6 +68,11 @@ class AuditAction(str, Enum):
     ROLE_GRANTED = "ROLE_GRANTED"
     ROLE_REVOKED = "ROLE_REVOKED"
     ROTATION_NOTIFIED = "ROTATION_NOTIFIED"
+    # Metadata of a secret was read (browsing), as opposed to ACCESSED (its
+    # value was revealed): users of Vault ask for the two kept apart.
+    VIEWED = "VIEWED"
+    # Values were compared through keyed digests (never revealed).
+    COMPARED = "COMPARED"
 
 
 class Role(str, Enum):

@@ -102,3 +102,17 @@ class SecretVersion(Model):
 
     def __repr__(self) -> str:
         return f"<SecretVersion {self.secret_id} v{self.version} {self.backend}:{self.key_id}>"  # type: ignore[attr-defined]
+
+
+class SecretCount(Model):
+    """How many secrets each workspace holds, kept by database triggers (see
+    the migrations) on every insert, update and delete of `secret`, so that a
+    listing's totalCount is one row read at any size instead of a count over
+    the whole workspace. Destroyed tombstones are not counted."""
+
+    workspace_id = fields.CharField(primary_key=True, max_length=63)
+    active = fields.BigIntField(default=0)
+    inactive = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "secret_count"

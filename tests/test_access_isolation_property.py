@@ -207,8 +207,14 @@ class Model:
         name = f"{name_marker(ws)}{next(self.serial)}"
         return {"name": name, "secretType": "API_KEY", "value": f"{value_marker(ws)}{name}_v1"}
 
-    def bindings_view(self, actor: int) -> list[dict[str, str]]:
-        return [{"workspaceId": w, "role": r} for w, r in sorted(self.roles[actor].items())]
+    def bindings_view(self, actor: int, viewer: int | None = None) -> list[dict[str, str]]:
+        """`actor`'s bindings as `viewer` sees them: all of them for a
+        superadmin and for itself, else only those where the viewer is ADMIN
+        (a workspace admin never learns of another tenant's bindings)."""
+        every = sorted(self.roles[actor].items())
+        if viewer is None or viewer == SUPER or viewer == actor:
+            return [{"workspaceId": w, "role": r} for w, r in every]
+        return [{"workspaceId": w, "role": r} for w, r in every if self.roles[viewer].get(w) == "ADMIN"]
 
 
 class Mismatch(AssertionError):
@@ -371,7 +377,9 @@ def check_allowed(model: Model, op: Op, variables: dict[str, Any], secret: Secre
             bound = ws in model.roles[actor]
             expect((principal_id in returned) == bound, f"p{actor} listed={principal_id in returned}, bound={bound}")
             if bound:
-                expect(returned[principal_id]["bindings"] == model.bindings_view(actor), f"bindings of p{actor}")
+                expect(
+                    returned[principal_id]["bindings"] == model.bindings_view(actor, op.actor), f"bindings of p{actor}"
+                )
     elif kind in ("grant", "revoke"):
         target = op.pick % 4
         if kind == "revoke" and ws not in model.roles[target]:
@@ -395,7 +403,7 @@ def check_allowed(model: Model, op: Op, variables: dict[str, Any], secret: Secre
             model.roles[target][ws] = op.role
         else:
             del model.roles[target][ws]
-        expect(value["bindings"] == model.bindings_view(target), f"bindings of p{target} after {kind}")
+        expect(value["bindings"] == model.bindings_view(target, op.actor), f"bindings of p{target} after {kind}")
     elif kind == "workspaces":
         expect_codes()
         got = {w["id"] for w in value}

@@ -34,7 +34,7 @@ import httpx
 import pytest
 import strawberry
 
-from graphql_api.context import Context, build_loaders
+from graphql_api.context import Context, Credentials
 from graphql_api.schema import build_schema
 from tests.clock import MutableClock
 from tests.harness import ADMIN_TOKEN, Server, dicts_in, error_codes
@@ -187,7 +187,7 @@ class World:
 
 
 async def build_world(server: Server) -> World:
-    world = World(server=server, schema=build_schema(server.services.settings))
+    world = World(server=server, schema=build_schema())
     for workspace in ("alpha", "beta", "gamma"):
         await world.admin(CREATE_WORKSPACE, {"id": workspace})
     for workspace, count in (("alpha", 3), ("beta", 2)):
@@ -352,6 +352,14 @@ OPERATIONS: dict[str, Operation] = {
     "Query.auditIntegrity": Operation(
         Need.AUDIT, "query($ws: ID!) { auditIntegrity(workspaceId: $ws) { valid checkedEvents headHash } }", workspace_only
     ),
+    "Query.auditCheckpoint": Operation(
+        Need.AUDIT,
+        "query($ws: ID!) { auditCheckpoint(workspaceId: $ws) { workspaceId seq headHash signature publicKey } }",
+        workspace_only,
+    ),
+    "Query.auditCheckpoints": Operation(
+        Need.AUDIT, "query($ws: ID!) { auditCheckpoints(workspaceId: $ws) { workspaceId seq signature } }", workspace_only
+    ),
     "Query.secretStatistics": Operation(
         Need.AUDIT,
         "query($ws: ID!) { secretStatistics(workspaceId: $ws) { totalSecrets activeSecrets accessesLast24h } }",
@@ -484,13 +492,8 @@ async def http_case(world: World, op: Operation, variables: dict[str, Any], toke
 
 def subscription_context(world: World, token: str) -> Context:
     services = world.server.services
-    return Context(
-        services=services,
-        connection=None,
-        authorization=f"Bearer {token}",
-        ip_address=CLIENT_IP,
-        user_agent=UA,
-        loaders=build_loaders(services),
+    return Context.for_operation(
+        services, Credentials(authorization=f"Bearer {token}", ip_address=CLIENT_IP, user_agent=UA)
     )
 
 
@@ -592,6 +595,8 @@ async def run_column(world: World, column: str) -> tuple[list[str], dict[str, Co
 
 
 async def denials_of(world: World, principal_id: str, ws: str) -> list[dict[str, Any]]:
+    # Denials are committed with the next batch, without the refusal waiting for it.
+    await world.server.services.audit.drain()
     data = await world.admin(DENIALS, {"ws": ws})
     return [e["node"] for e in data["workspaceAudit"]["edges"] if e["node"]["userId"] == principal_id]
 
@@ -835,7 +840,7 @@ async def test_live_events_stop_when_access_is_revoked(server: Server) -> None:
 
 @pytest.mark.asyncio
 async def test_expired_token_is_refused_from_the_next_request(server: Server, clock: MutableClock) -> None:
-    world_principal = await World(server=server, schema=build_schema(server.services.settings)).principal(
+    world_principal = await World(server=server, schema=build_schema()).principal(
         "short-lived", [("default", "VIEWER")]
     )
     past = (clock.current - timedelta(seconds=1)).isoformat()
@@ -855,7 +860,7 @@ async def test_expired_token_is_refused_from_the_next_request(server: Server, cl
 
 @pytest.mark.asyncio
 async def test_revoked_token_is_refused_from_the_next_request(server: Server) -> None:
-    world = World(server=server, schema=build_schema(server.services.settings))
+    world = World(server=server, schema=build_schema())
     principal = await world.principal("soon-revoked", [("default", "READER")])
     token, token_id = await world.token(principal)
     other_token, _ = await world.token(principal, "other")

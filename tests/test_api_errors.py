@@ -172,19 +172,16 @@ async def test_token_values_appear_only_in_the_create_answer(server: Server, cap
 
 
 async def test_reprs_hold_no_token_or_key(tmp_path: Path) -> None:
-    from graphql_api.context import Context
+    from graphql_api.context import Context, Credentials
     from plugins.interfaces import PluginConfig
 
     secret_token = "sr_repr-check-token-0123456789"
+    credentials = Credentials(authorization=f"Bearer {secret_token}", ip_address="127.0.0.1", user_agent="t")
     context = Context(
         services=None,  # type: ignore[arg-type]
-        connection=None,
-        authorization=f"Bearer {secret_token}",
-        ip_address="127.0.0.1",
-        user_agent="t",
+        credentials=credentials,
         loaders=None,  # type: ignore[arg-type]
-        connection_params={"authorization": f"Bearer {secret_token}"},
     )
-    assert secret_token not in repr(context)
+    assert secret_token not in repr(context) and secret_token not in repr(credentials)
     config = PluginConfig(environ={"SECRET_ENCRYPTION_KEY": "k3y-material", "VAULT_TOKEN": "hvs.x"}, data_dir=Path(tmp_path))
     assert "k3y-material" not in repr(config) and "hvs.x" not in repr(config)

@@ -12,7 +12,7 @@ import pytest
 from tortoise import connections
 
 from graphql_api.app import create_app
-from graphql_api.context import Context, build_loaders
+from graphql_api.context import Context, Credentials
 from graphql_api.events import EventBus, SubscriberOverflow
 from graphql_api.schema import build_schema
 from graphql_api.settings import Settings
@@ -91,6 +91,7 @@ async def test_refusal_records_access_denied(server: Server) -> None:
     sid = await create(server, "DENIED")
     error = await server.error(VALUE, {"id": sid}, token=token, headers={"user-agent": "curious"})
     assert error["extensions"]["code"] == "FORBIDDEN"
+    await server.services.audit.drain()  # a denial is recorded without making the answer wait
     denied = await SecretAudit.filter(action="ACCESS_DENIED")
     assert len(denied) == 1
     assert (denied[0].success, str(denied[0].user_id), denied[0].user_agent) == (False, created["createPrincipal"]["id"], "curious")
@@ -109,7 +110,8 @@ async def test_failed_value_read_is_recorded(server: Server) -> None:
 
 async def test_forwarded_for_is_believed_only_from_trusted_proxies(database_url: str, tmp_path: Path) -> None:
     for trusted, expected in (("", "127.0.0.1"), ("127.0.0.1", "203.0.113.9")):
-        settings = make_settings(database_url, tmp_path / f"data{bool(trusted)}", STRONGROOM_TRUSTED_PROXIES=trusted)
+        # One data dir (one Fernet keyring): the database holds the server key wrapped by it.
+        settings = make_settings(database_url, tmp_path / "data", STRONGROOM_TRUSTED_PROXIES=trusted)
         async with running(settings) as server:
             await server.data('{ secrets(workspaceId: "default") { totalCount } }', headers={"x-forwarded-for": "198.51.100.1, 203.0.113.9"})
             event = await SecretAudit.filter(action="LISTED").order_by("-seq").first()
@@ -262,8 +264,10 @@ async def test_reordered_events_are_detected(server: Server) -> None:
 
 
 async def test_rehashed_forgery_is_detected_by_the_link_to_the_next_event(server: Server) -> None:
-    from graphql_api.services.audit import canonical_event, chain_hash
+    """Even someone holding the chain key cannot change one event unseen."""
+    from graphql_api.services.audit import canonical_event
 
+    chain_hash = server.services.server_keys.keys.chain_hash
     events = await trail(server)
     forged = events[2]
     forged.details = {"name": "FORGED", "version": 1}
@@ -349,10 +353,9 @@ async def test_retention_works_in_batches(database_url: str, tmp_path: Path, clo
 
 
 async def subscribe(server: Server, workspace: str = "default", secret_id: str | None = None) -> Any:
-    schema = build_schema(server.services.settings)
-    context = Context(
-        services=server.services, connection=None, authorization=f"Bearer {ADMIN_TOKEN}",
-        ip_address="127.0.0.1", user_agent="test", loaders=build_loaders(server.services),
+    schema = build_schema()
+    context = Context.for_operation(
+        server.services, Credentials(authorization=f"Bearer {ADMIN_TOKEN}", ip_address="127.0.0.1", user_agent="test")
     )
     return await schema.subscribe(
         "subscription($w: ID!, $s: ID) { auditEvents(workspaceId: $w, secretId: $s) { action secretId seq } }",

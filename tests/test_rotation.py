@@ -203,7 +203,9 @@ async def test_scheduler_rotates_generated_types_and_notifies_others_once_across
         assert (await server.services.rotation.run_once()).notified == 0
         clock.advance(days=31)
         # A second scheduler instance on the same database, racing the first.
-        other = build_services(settings, now=clock, plugins=plugin_manager(generator, notifier)).rotation
+        second = build_services(settings, now=clock, plugins=plugin_manager(generator, notifier))
+        await second.server_keys.load()  # the same server key, from the same database and keyring
+        other = second.rotation
         reports = await asyncio.gather(server.services.rotation.run_once(), other.run_once())
         assert sum(r.notified for r in reports) == 1
         assert sum(r.rotated for r in reports) == 1

@@ -264,6 +264,10 @@ async def test_value_reads_are_audited_and_update_last_accessed(server: Server) 
     await server.data('{ secretValues(workspaceId: "default", names: ["AUDITED"]) { value } }')
     events = await SecretAudit.filter(secret_id=secret["id"]).order_by("seq")
     assert [e.action.value for e in events] == ["CREATED", "ACCESSED", "ACCESSED"]
+    # Reading metadata is browsing, recorded apart from value reads.
+    await server.data('query($id: ID!) { secret(workspaceId: "default", id: $id) { name versions { version } } }', {"id": secret["id"]})
+    viewed = await SecretAudit.filter(secret_id=secret["id"], action="VIEWED")
+    assert len(viewed) == 2 and all(e.success for e in viewed)
     assert all("value" not in e.details for e in events)
     data = await server.data('query($id: ID!) { secret(workspaceId: "default", id: $id) { lastAccessedAt } }', {"id": secret["id"]})
     assert data["secret"]["lastAccessedAt"] is not None
@@ -275,7 +279,11 @@ async def test_secret_values_by_names_reports_missing_names(server: Server) -> N
     await create(server, "PRESENT", "v")
     error = await server.error('{ secretValues(workspaceId: "default", names: ["PRESENT", "ABSENT"]) { value } }')
     assert error["extensions"]["code"] == "NOT_FOUND" and "ABSENT" in error["message"]
-    assert await SecretAudit.filter(action="ACCESSED").count() == 0
+    # No value was revealed, and the failed bulk read is on the trail.
+    accessed = await SecretAudit.filter(action="ACCESSED")
+    assert [(e.success, e.secret_id, e.details) for e in accessed] == [
+        (False, None, {"bulk": True, "error": "NOT_FOUND", "missing": 1})
+    ]
 
 
 async def test_viewer_and_workspaces(server: Server) -> None:

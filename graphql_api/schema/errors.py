@@ -1,43 +1,25 @@
 """Maps every error of a result to one public code, once, for all operations.
 
-Domain errors keep their message and get their code; GraphQL's own parse and
-validation errors become BAD_USER_INPUT with any echoed input value removed
-(a mistyped variable may be a secret); anything else is logged and masked as
-INTERNAL.
+Domain errors (graphql_api.errors) keep their message and get their code.
+GraphQL's own errors (syntax, validation, variables) are the client's input:
+BAD_USER_INPUT; graphql_api.execution words them so that they never hold a
+value the client sent, and redacts every such value from every message as a
+last line of defence. Anything else is a bug or an outage: it is logged with
+its traceback server-side and reaches the client as INTERNAL with a fixed
+message.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
 
 from graphql_api.errors import INTERNAL_CODE, INTERNAL_MESSAGE, StrongroomError
 
 logger = logging.getLogger("strongroom.graphql")
 
-_VARIABLE_VALUE = re.compile(r"^(Variable '\$\w+') got invalid value .*? at '([^']+)'", re.S)
-_VARIABLE_ANY = re.compile(r"^(Variable '\$\w+') got invalid value", re.S)
-_EXPECTED_TYPE = re.compile(r"^Expected value of type '([^']+)'", re.S)
-_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
-
-
-def sanitize_message(message: str) -> str:
-    """GraphQL's message with any echoed input value taken out."""
-    if match := _VARIABLE_VALUE.match(message):
-        return f"{match.group(1)} has an invalid value at '{match.group(2)}'."
-    if match := _VARIABLE_ANY.match(message):
-        return f"{match.group(1)} has an invalid value."
-    if match := _EXPECTED_TYPE.match(message):
-        return f"Expected a value of type '{match.group(1)}'."
-    if "cannot represent" in message:
-        return message.split(":", 1)[0].rstrip(".") + "."
-    if message.startswith("Syntax Error"):
-        return _QUOTED.sub('"…"', message)
-    return message
+CLIENT_ERROR_CODE = "BAD_USER_INPUT"
 
 
 def map_error(error: GraphQLError) -> GraphQLError:
@@ -48,10 +30,10 @@ def map_error(error: GraphQLError) -> GraphQLError:
             path=error.path, extensions=original.extensions,
         )
     if original is None or isinstance(original, GraphQLError):
-        # GraphQL's own parse, validation and coercion errors: the client's input.
+        code = (error.extensions or {}).get("code") if error.extensions else None
         return GraphQLError(
-            sanitize_message(error.message), nodes=error.nodes, source=error.source,
-            positions=error.positions, path=error.path, extensions={"code": "BAD_USER_INPUT"},
+            error.message, nodes=error.nodes, source=error.source, positions=error.positions,
+            path=error.path, extensions={"code": code if isinstance(code, str) else CLIENT_ERROR_CODE},
         )
     logger.error(
         "unexpected %s at %s", type(original).__name__, ".".join(str(p) for p in error.path or ()),
@@ -61,12 +43,3 @@ def map_error(error: GraphQLError) -> GraphQLError:
         INTERNAL_MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,
         path=error.path, extensions={"code": INTERNAL_CODE},
     )
-
-
-class ErrorCodes(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [map_error(error) for error in errors]

@@ -138,7 +138,7 @@ class Mutation:
             bool(superadmin),
             info.context.actor,
         )
-        return await principal_view(info, principal)
+        return await principal_view(info, strawberry.ID(str(principal.id)))
 
     @strawberry.mutation
     async def create_api_token(
@@ -165,7 +165,7 @@ class Mutation:
         principal = await info.context.services.principals.grant(
             identity, parse_uuid(principal_id, "principalId"), workspace_id, role, info.context.actor
         )
-        return await principal_view(info, principal)
+        return await principal_view(info, strawberry.ID(str(principal.id)))
 
     @strawberry.mutation(description="remove a principal's role in a workspace")
     async def revoke_role(self, info: InfoT, principal_id: strawberry.ID, workspace_id: strawberry.ID) -> types.Principal:
@@ -174,5 +174,5 @@ class Mutation:
         principal = await info.context.services.principals.revoke(
             identity, parse_uuid(principal_id, "principalId"), workspace_id, info.context.actor
         )
-        return await principal_view(info, principal)
+        return await principal_view(info, strawberry.ID(str(principal.id)))
 

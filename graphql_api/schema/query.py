@@ -5,12 +5,13 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-import models
 from graphql_api.context import Context
+from graphql_api.errors import NotFound
 from graphql_api.schema import types
 from graphql_api.schema.inputs import SecretFilter
 from graphql_api.services.access import Permission
-from graphql_api.services.secret_inputs import encode_cursor, parse_secret_id, parse_uuid
+from graphql_api.services.audit_reader import Checkpoint
+from graphql_api.services.secret_inputs import parse_secret_id, parse_uuid
 
 InfoT = Info[Context, None]
 
@@ -20,30 +21,12 @@ def _or(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
-def secret_connection(page: object) -> types.SecretConnection:
-    return types.SecretConnection(
-        edges=[types.SecretEdge(cursor=encode_cursor(s), node=types.Secret.from_model(s)) for s in page.secrets],  # type: ignore[attr-defined]
-        page_info=types.PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),  # type: ignore[attr-defined]
-        total_count=page.total_count,  # type: ignore[attr-defined]
-    )
-
-
-def audit_connection(page: object) -> types.AuditConnection:
-    return types.AuditConnection(
-        edges=[types.AuditEdge(cursor=str(e.seq), node=types.AuditEvent.from_model(e)) for e in page.events],  # type: ignore[attr-defined]
-        page_info=types.PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),  # type: ignore[attr-defined]
-        total_count=page.total_count,  # type: ignore[attr-defined]
-    )
-
-
-async def principal_view(info: InfoT, principal: models.Principal) -> types.Principal:
-    bindings = await info.context.services.principals.bindings_of(principal.id)
-    return types.Principal(
-        id=strawberry.ID(str(principal.id)),
-        name=principal.name,
-        is_superadmin=principal.is_superadmin,
-        bindings=[types.RoleBinding(workspace_id=strawberry.ID(b.workspace_id), role=b.role) for b in bindings],
-    )
+async def principal_view(info: InfoT, principal_id: strawberry.ID | str) -> types.Principal:
+    """A principal as the caller may see it: only bindings it may manage."""
+    identity = await info.context.identity()
+    services = info.context.services
+    principal, bindings = await services.principals.view(identity, parse_uuid(str(principal_id), "principalId"))
+    return types.Principal.from_model(principal, bindings)
 
 
 @strawberry.type
@@ -51,8 +34,7 @@ class Query:
     @strawberry.field
     async def viewer(self, info: InfoT) -> types.Principal:
         identity = await info.context.identity()
-        principal = await models.Principal.get(id=identity.principal_id)
-        return await principal_view(info, principal)
+        return await principal_view(info, strawberry.ID(str(identity.principal_id)))
 
     @strawberry.field
     async def workspaces(self, info: InfoT) -> list[types.Workspace]:
@@ -77,28 +59,28 @@ class Query:
             filter=(filter or SecretFilter()).to_domain(),
             actor=info.context.actor,
         )
-        return secret_connection(page)
+        return types.secret_connection(page)
 
     @strawberry.field
     async def secret(self, info: InfoT, workspace_id: strawberry.ID, id: strawberry.ID) -> types.Secret | None:
-        await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
-        row = await info.context.services.secrets.get(workspace_id, parse_secret_id(id))
+        secret_id = parse_secret_id(id)
+        await info.context.authorize(Permission.LIST_SECRETS, workspace_id, secret_id=secret_id)
+        row = await info.context.services.secrets.view(workspace_id, secret_id, info.context.actor)
         return types.Secret.from_model(row) if row else None
 
     @strawberry.field
     async def secret_by_name(self, info: InfoT, workspace_id: strawberry.ID, name: str) -> types.Secret | None:
         await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
-        row = await info.context.services.secrets.get_by_name(workspace_id, name)
+        row = await info.context.services.secrets.view_by_name(workspace_id, name, info.context.actor)
         return types.Secret.from_model(row) if row else None
 
     @strawberry.field(description="audited read of one value; the current version unless version is given")
     async def secret_value(
         self, info: InfoT, workspace_id: strawberry.ID, id: strawberry.ID, version: int | None = None
     ) -> types.SecretValue:
-        await info.context.authorize(Permission.READ_VALUES, workspace_id)
-        revealed = await info.context.services.secrets.reveal(
-            workspace_id, parse_secret_id(id), version, info.context.actor
-        )
+        secret_id = parse_secret_id(id)
+        await info.context.authorize(Permission.READ_VALUES, workspace_id, secret_id=secret_id)
+        revealed = await info.context.services.secrets.reveal(workspace_id, secret_id, version, info.context.actor)
         return types.SecretValue(
             secret_id=strawberry.ID(str(revealed.secret_id)), name=revealed.name, version=revealed.version, value=revealed.value
         )
@@ -119,7 +101,7 @@ class Query:
     @strawberry.field
     async def rotation_due(self, info: InfoT, workspace_id: strawberry.ID, days_ahead: int | None = 7) -> list[types.Secret]:
         await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
-        rows = await info.context.services.secrets.rotation_due(workspace_id, _or(days_ahead, 7))
+        rows = await info.context.services.secrets.rotation_due(workspace_id, _or(days_ahead, 7), info.context.actor)
         return [types.Secret.from_model(row) for row in rows]
 
     @strawberry.field
@@ -130,7 +112,7 @@ class Query:
         page = await info.context.services.audit_reader.page(
             workspace_id, first=_or(first, 50), after=after, secret_id=parse_secret_id(secret_id, "secretId")
         )
-        return audit_connection(page)
+        return types.audit_connection(page)
 
     @strawberry.field
     async def workspace_audit(
@@ -139,25 +121,46 @@ class Query:
         workspace_id: strawberry.ID,
         first: int | None = 50,
         after: str | None = None,
-        action: types.AuditAction | None = None,  # type: ignore[valid-type]
+        action: types.AuditAction | None = None,  # type: ignore[valid-type]  # strawberry.enum of a models enum
         success: bool | None = None,
     ) -> types.AuditConnection:
         await info.context.authorize(Permission.READ_AUDIT, workspace_id)
         page = await info.context.services.audit_reader.page(
             workspace_id, first=_or(first, 50), after=after, action=action, success=success
         )
-        return audit_connection(page)
+        return types.audit_connection(page)
 
-    @strawberry.field
-    async def audit_integrity(self, info: InfoT, workspace_id: strawberry.ID) -> types.AuditIntegrity:
+    @strawberry.field(description="recompute the workspace's keyed audit chain (and check a kept checkpoint against it)")
+    async def audit_integrity(
+        self, info: InfoT, workspace_id: strawberry.ID, checkpoint: types.AuditCheckpointInput | None = None
+    ) -> types.AuditIntegrity:
         await info.context.authorize(Permission.READ_AUDIT, workspace_id)
-        report = await info.context.services.audit_reader.verify(workspace_id)
+        kept = Checkpoint(checkpoint.seq, checkpoint.head_hash) if checkpoint is not None else None
+        report = await info.context.services.audit_reader.verify(workspace_id, kept)
         return types.AuditIntegrity(
             valid=report.valid,
             checked_events=report.checked_events,
             first_invalid_event_id=strawberry.ID(str(report.first_invalid_event_id)) if report.first_invalid_event_id else None,
             head_hash=report.head_hash,
+            head_seq=report.head_seq,
+            reason=report.reason,
         )
+
+    @strawberry.field(description="a signed checkpoint of the workspace's audit trail as it is now; keep it to verify later")
+    async def audit_checkpoint(self, info: InfoT, workspace_id: strawberry.ID) -> types.AuditCheckpoint:
+        await info.context.authorize(Permission.READ_AUDIT, workspace_id)
+        signed = await info.context.services.checkpoints.publish(workspace_id)
+        if signed is None:
+            raise NotFound(f"workspace {workspace_id!r} has no verifiable audit trail to sign")
+        return types.AuditCheckpoint.from_domain(signed)
+
+    @strawberry.field(description="the checkpoints published for the workspace, newest first")
+    async def audit_checkpoints(
+        self, info: InfoT, workspace_id: strawberry.ID, first: int | None = 24
+    ) -> list[types.AuditCheckpoint]:
+        await info.context.authorize(Permission.READ_AUDIT, workspace_id)
+        rows = await info.context.services.checkpoints.history(workspace_id, max(1, min(_or(first, 24), 500)))
+        return [types.AuditCheckpoint.from_domain(row) for row in rows]
 
     @strawberry.field
     async def secret_statistics(self, info: InfoT, workspace_id: strawberry.ID) -> types.SecretStatistics:
@@ -180,8 +183,12 @@ class Query:
         if workspace_id is not None:
             await info.context.authorize(Permission.MANAGE_PRINCIPALS, workspace_id)
         identity = await info.context.identity()
-        rows = await info.context.services.principals.visible(identity, workspace_id)
-        return [await principal_view(info, row) for row in rows]
+        services = info.context.services
+        rows = await services.principals.visible(identity, workspace_id)
+        return [
+            types.Principal.from_model(row, await services.principals.bindings_visible_to(identity, row.id))
+            for row in rows
+        ]
 
     @strawberry.field(description="a principal's API tokens (never their values)")
     async def api_tokens(self, info: InfoT, principal_id: strawberry.ID) -> list[types.ApiToken]:
@@ -201,6 +208,3 @@ class Query:
                 for name, s, at in checked
             ],
         )
-
-
-

@@ -1,8 +1,13 @@
-"""Subscriptions over graphql-transport-ws; the token comes in connection_init."""
+"""Subscriptions over graphql-transport-ws; the token comes in connection_init.
+
+A live stream must not outlive the right to read it: the subscription holds
+a lease from the AuthorityWatch, which ends it (UNAUTHENTICATED or FORBIDDEN)
+as soon as its token is revoked or expires or its role in the workspace is
+gone, on whichever replica the change was made.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -12,12 +17,6 @@ from graphql_api.context import Context
 from graphql_api.schema import types
 from graphql_api.services.access import Permission
 from graphql_api.services.secret_inputs import parse_secret_id
-from models import AuditAction
-
-RECHECK_SECONDS = 5.0
-ACCESS_CHANGES = frozenset(
-    {AuditAction.ROLE_GRANTED, AuditAction.ROLE_REVOKED, AuditAction.TOKEN_REVOKED, AuditAction.PRINCIPAL_CREATED}
-)
 
 
 @strawberry.type
@@ -28,14 +27,14 @@ class Subscription:
     async def audit_events(
         self, info: Info[Context, None], workspace_id: strawberry.ID, secret_id: strawberry.ID | None = None
     ) -> AsyncGenerator[types.AuditEvent, None]:
-        await info.context.authorize(Permission.READ_AUDIT, workspace_id)
         wanted = parse_secret_id(secret_id, "secretId") if secret_id is not None else None
-        checked = time.monotonic()
-        async for event in info.context.services.bus.subscribe(workspace_id, wanted):
-            # A long-lived stream must not outlive the right to read it: check
-            # again when access in this workspace changed, and every few
-            # seconds (token expiry, revocations recorded elsewhere).
-            if event.action in ACCESS_CHANGES or time.monotonic() - checked > RECHECK_SECONDS:
-                await info.context.reauthorize(Permission.READ_AUDIT, workspace_id)
-                checked = time.monotonic()
-            yield types.AuditEvent.from_model(event)
+        identity = await info.context.authorize(Permission.READ_AUDIT, workspace_id)
+        services = info.context.services
+        stream = services.bus.subscribe(workspace_id, wanted)
+        lease = services.authority.hold(identity, Permission.READ_AUDIT, workspace_id, stream.fail)
+        try:
+            async for event in stream:
+                yield types.AuditEvent.from_model(event)
+        finally:
+            services.authority.release(lease)
+            stream.close()

@@ -3,15 +3,26 @@ loading related data through the request's DataLoaders."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
 import strawberry
+from graphql import OperationType
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 import models
 from graphql_api.context import Context
+from graphql_api.services.audit import CommittedEvent
+from graphql_api.services.audit_reader import AuditPage
+from graphql_api.services.checkpoints import SignedCheckpoint
+from graphql_api.services.principals import Binding
+from graphql_api.services.secret_inputs import SecretPage, encode_cursor
+
+# Audit events come from the database (models.SecretAudit) or straight from a
+# committed batch (CommittedEvent); both have the same fields.
+AuditEventRow = models.SecretAudit | CommittedEvent
 
 SecretType = strawberry.enum(models.SecretType, description="What kind of secret a value is.")
 RotationPolicy = strawberry.enum(models.RotationPolicy, description="How often a secret must be rotated.")
@@ -91,7 +102,14 @@ class Secret:
 
     @strawberry.field
     async def versions(self, info: Info[Context, None]) -> list[SecretVersion]:
-        rows = await info.context.loaders.versions.load(models_id(self.id))
+        secret_id = models_id(self.id)
+        rows = await info.context.loaders.versions.load(secret_id)
+        # Version history read by a query is browsing, recorded as VIEWED (a
+        # mutation's own answer is covered by the mutation's event).
+        if info.operation.operation is OperationType.QUERY:
+            await info.context.services.secrets.record_versions_viewed(
+                [(str(self.workspace_id), secret_id)], info.context.actor
+            )
         return [SecretVersion.from_model(row) for row in rows]
 
     @classmethod
@@ -155,12 +173,14 @@ class AuditEvent:
     success: bool
     created_at: datetime
     hash: str = strawberry.field(
-        description="hex SHA-256 of this event chained to the previous event of its workspace"
+        description="hex HMAC-SHA256 (under the server's audit key) of this event chained to the previous event of its workspace"
     )
     seq: int = strawberry.field(description="position in the workspace's chain, from 1")
 
+    prev_hash: str = strawberry.field(description="the hash of the event before this one in the chain")
+
     @classmethod
-    def from_model(cls, row: models.SecretAudit) -> AuditEvent:
+    def from_model(cls, row: AuditEventRow) -> AuditEvent:
         return cls(
             id=strawberry.ID(str(row.id)),
             workspace_id=strawberry.ID(row.workspace_id),
@@ -174,6 +194,7 @@ class AuditEvent:
             created_at=row.created_at,
             hash=row.hash,
             seq=row.seq,
+            prev_hash=row.prev_hash,
         )
 
 
@@ -196,6 +217,42 @@ class AuditIntegrity:
     checked_events: int
     first_invalid_event_id: strawberry.ID | None
     head_hash: str | None
+    head_seq: int | None = strawberry.field(default=None, description="the newest event's seq (0: no event)")
+    reason: str | None = strawberry.field(default=None, description="what is wrong, when valid is false")
+
+
+@strawberry.type(description="a signed statement of how far a workspace's audit trail had reached")
+class AuditCheckpoint:
+    workspace_id: strawberry.ID
+    seq: int
+    head_hash: str
+    created_at: datetime
+    key_id: str = strawberry.field(description="the signing key's id (a digest of its public key)")
+    public_key: str = strawberry.field(description="Ed25519 public key, base64 (raw 32 bytes)")
+    previous_signature: str | None = strawberry.field(description="the previous checkpoint's signature, signed too")
+    signature: str = strawberry.field(
+        description="Ed25519 signature (base64) of the canonical JSON of "
+        "{version: 1, workspace_id, seq, head_hash, created_at, previous_signature}"
+    )
+
+    @classmethod
+    def from_domain(cls, checkpoint: SignedCheckpoint) -> AuditCheckpoint:
+        return cls(
+            workspace_id=strawberry.ID(checkpoint.workspace_id),
+            seq=checkpoint.seq,
+            head_hash=checkpoint.head_hash,
+            created_at=checkpoint.created_at,
+            key_id=checkpoint.key_id,
+            public_key=checkpoint.public_key,
+            previous_signature=checkpoint.previous_signature,
+            signature=checkpoint.signature,
+        )
+
+
+@strawberry.input
+class AuditCheckpointInput:
+    seq: int
+    head_hash: str
 
 
 @strawberry.type
@@ -270,6 +327,15 @@ class Principal:
     is_superadmin: bool
     bindings: list[RoleBinding]
 
+    @classmethod
+    def from_model(cls, row: models.Principal, bindings: Sequence[Binding]) -> Principal:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            is_superadmin=row.is_superadmin,
+            bindings=[RoleBinding(workspace_id=strawberry.ID(b.workspace_id), role=b.role) for b in bindings],
+        )
+
 
 @strawberry.type
 class ApiToken:
@@ -303,6 +369,22 @@ class CreatedToken:
 
     def __repr__(self) -> str:
         return f"CreatedToken(api_token={self.api_token.id})"
+
+
+def secret_connection(page: SecretPage) -> SecretConnection:
+    return SecretConnection(
+        edges=[SecretEdge(cursor=encode_cursor(s), node=Secret.from_model(s)) for s in page.secrets],
+        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        total_count=page.total_count,
+    )
+
+
+def audit_connection(page: AuditPage) -> AuditConnection:
+    return AuditConnection(
+        edges=[AuditEdge(cursor=str(e.seq), node=AuditEvent.from_model(e)) for e in page.events],
+        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        total_count=page.total_count,
+    )
 
 
 def _id(value: object | None) -> strawberry.ID | None:

@@ -18,17 +18,15 @@ administer encryption.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from uuid import UUID
 
-from graphql_api.errors import AuditUnavailable, Forbidden, NotFound
+from graphql_api.errors import Forbidden, NotFound
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
 from models import AuditAction, Role, Workspace
-
-logger = logging.getLogger(__name__)
 
 
 class Permission(str, Enum):
@@ -62,6 +60,12 @@ class Identity:
     is_superadmin: bool
     roles: Mapping[str, Role] = field(default_factory=dict)
     token_id: UUID | None = None
+    # SHA-256 of the bearer token (not the token): what a long-lived stream
+    # re-checks its authority with.
+    token_hash: str | None = field(default=None, repr=False)
+    # When the token stops working (its own expiry, its parent's, or the
+    # maximum lifetime), None for never.
+    expires_at: datetime | None = None
 
     def may(self, permission: Permission, workspace_id: str) -> bool:
         if self.is_superadmin:
@@ -80,11 +84,15 @@ class Authorizer:
         NOT_FOUND.
         """
         if not identity.may(permission, workspace_id):
-            raise Forbidden(f"not allowed to {permission.value} in workspace {workspace_id!r}")
+            raise self.refusal(permission, workspace_id)
         # A binding implies the workspace exists (foreign key); only a
         # superadmin can name one that does not.
         if identity.is_superadmin and not await Workspace.exists(id=workspace_id):
             raise NotFound(f"workspace {workspace_id!r} does not exist")
+
+    @staticmethod
+    def refusal(permission: Permission, workspace_id: str) -> Forbidden:
+        return Forbidden(f"not allowed to {permission.value} in workspace {workspace_id!r}")
 
     def require_superadmin(self, identity: Identity, action: str) -> None:
         if not identity.is_superadmin:
@@ -92,22 +100,32 @@ class Authorizer:
 
 
 class DenialRecorder:
-    """Records ACCESS_DENIED for a refusal in a workspace that exists.
+    """Records ACCESS_DENIED for a refusal.
 
-    A refusal is answered whether or not its record could be written: failing
-    to audit a denial must not turn it into an allowance or an outage.
+    The record is queued for the next group commit and the refusal answered
+    at once: whether the workspace exists (a denial in a missing workspace is
+    dropped when the batch finds no chain for it) must show neither in the
+    answer nor in its timing, and failing to audit a denial must not turn it
+    into an allowance or an outage.
     """
 
     def __init__(self, audit: AuditLog) -> None:
         self._audit = audit
 
-    async def record(self, workspace_id: str, permission: Permission, actor: Actor) -> None:
-        if not await Workspace.exists(id=workspace_id):
-            return
+    def record(
+        self,
+        workspace_id: str,
+        permission: Permission,
+        actor: Actor,
+        secret_id: UUID | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
         record = AuditRecord(
-            workspace_id, AuditAction.ACCESS_DENIED, actor, success=False, details={"permission": permission.name}
+            workspace_id,
+            AuditAction.ACCESS_DENIED,
+            actor,
+            secret_id=secret_id,
+            success=False,
+            details={"permission": permission.name, **(details or {})},
         )
-        try:
-            await self._audit.record([record])
-        except AuditUnavailable:
-            logger.error("could not record a denial in %s", workspace_id)
+        self._audit.record_nowait([record])

@@ -1,28 +1,42 @@
-"""Appending to the hash-chained audit trail.
+"""Appending to the keyed, hash-chained audit trail.
 
-Each workspace has one chain: ``hash = sha256(prev_hash || canonical event)``
-with a monotonic ``seq``. Two ways in:
+Each workspace has one chain: ``hash = HMAC(chain key, prev_hash || canonical
+event)`` with a monotonic ``seq``; the chain key is derived from the server
+key (graphql_api.services.server_keys), which the database never holds in the
+clear. The chain head row also carries a MAC over (workspace, seq, hash), so
+moving the head back to hide the newest events needs the key too.
+
+Two ways in:
 
 - `transaction()` + `append()`: a mutation appends its event inside its own
   transaction, so the change and its event commit (or fail) together.
 - `record()`: standalone events (value reads, listings, refusals) go through
-  group commit: concurrent callers' events share one transaction, flushed
-  after at most GROUP_COMMIT_WAIT or GROUP_COMMIT_ROWS rows, and each caller
+  group commit: callers' events share one transaction, and each caller
   returns only once its batch has committed. A value is answered after that.
+  `record_nowait()` queues an event without waiting for its commit (refusals:
+  an answer must not take longer because there was something to record).
 
-The chain head row is locked for each append (SELECT ... FOR UPDATE on
-PostgreSQL; SQLite serializes writers), so concurrent writers and replicas
-serialize per workspace. Committed events are then handed to the event
-publisher (live subscriptions) and the audit sinks. Details never hold a
-value, key or token: callers pass names, versions and ids only.
+Group commit never lets one request fail another's: every field is bounded
+and normalised before a record joins a batch (`bounded`), and if a batch
+still fails, its callers' records are retried each in a transaction of their
+own, so only the faulty one gets AUDIT_UNAVAILABLE.
+
+A batch is flushed as soon as no other flush is running (the requests that
+arrive meanwhile form the next batch), so a lone request never waits for
+company and a busy server commits hundreds of events per fsync. The chain
+head is locked for each workspace touched (SELECT ... FOR UPDATE on
+PostgreSQL; SQLite serializes writers), so writers and replicas serialize per
+workspace. Committed events are then handed to the live-event publisher and
+the audit sinks. Details never hold a value, key or token: callers pass
+names, versions and ids only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,13 +48,24 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from graphql_api.errors import AuditUnavailable
-from models import AuditAction, AuditChainHead, SecretAudit
+from graphql_api.services.server_keys import DerivedKeys, ServerKeys
+from graphql_api.sql import Dialect, dialect_of_connection
+from models import AuditAction
 
 logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
-GROUP_COMMIT_WAIT = 0.002  # seconds a batch waits for company
-GROUP_COMMIT_ROWS = 256  # a batch this large is flushed at once
+GROUP_COMMIT_ROWS = 512  # a batch is cut at this many rows
+
+# Bounds every record is normalised to before it joins a shared batch.
+MAX_USER_AGENT = 512
+MAX_IP_ADDRESS = 64
+MAX_DETAIL_TEXT = 256
+MAX_DETAIL_ITEMS = 64
+MAX_DETAIL_DEPTH = 4
+TRUNCATED = "…[truncated]"
+
+UNAVAILABLE_MESSAGE = "the audit event could not be recorded; the operation was not performed"
 
 
 @dataclass(frozen=True)
@@ -65,6 +90,25 @@ class AuditRecord:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class CommittedEvent:
+    """An event as stored (the fields of `secret_audit`)."""
+
+    id: UUID
+    seq: int
+    workspace_id: str
+    secret_id: UUID | None
+    action: AuditAction
+    user_id: UUID | None
+    ip_address: str | None
+    user_agent: str | None
+    details: Mapping[str, Any]
+    success: bool
+    created_at: datetime
+    prev_hash: str
+    hash: str
+
+
 class AuditListener(Protocol):
     """Told about events: the live-event publishers and the audit sinks.
 
@@ -73,9 +117,72 @@ class AuditListener(Protocol):
     `after_commit` runs once they are committed and must not block.
     """
 
-    async def before_commit(self, events: Sequence[SecretAudit], connection: BaseDBAsyncClient) -> None: ...
+    async def before_commit(self, events: Sequence[CommittedEvent], connection: BaseDBAsyncClient) -> None: ...
 
-    def after_commit(self, events: Sequence[SecretAudit]) -> None: ...
+    def after_commit(self, events: Sequence[CommittedEvent]) -> None: ...
+
+
+# ---- normalisation --------------------------------------------------------
+
+
+def bounded_text(value: object, limit: int) -> str:
+    """`value` as text that any database stores: no NUL, no lone surrogate,
+    at most `limit` characters (longer text is cut and marked)."""
+    text = value if isinstance(value, str) else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="replace").decode("utf-8")
+    if len(text) > limit:
+        text = text[: max(0, limit - len(TRUNCATED))] + TRUNCATED
+    return text
+
+
+def _bounded_json(value: Any, depth: int) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**63 else bounded_text(value, MAX_DETAIL_TEXT)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return bounded_text(value, MAX_DETAIL_TEXT)
+    if depth >= MAX_DETAIL_DEPTH:
+        return TRUNCATED
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        out = {bounded_text(k, 64): _bounded_json(v, depth + 1) for k, v in items[:MAX_DETAIL_ITEMS]}
+        if len(items) > MAX_DETAIL_ITEMS:
+            out["_truncated"] = len(items) - MAX_DETAIL_ITEMS
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        values = list(value)
+        bounded = [_bounded_json(v, depth + 1) for v in values[:MAX_DETAIL_ITEMS]]
+        if len(values) > MAX_DETAIL_ITEMS:
+            bounded.append(TRUNCATED)
+        return bounded
+    return bounded_text(value, MAX_DETAIL_TEXT)
+
+
+def bounded(record: AuditRecord) -> AuditRecord:
+    """The record with every field within its column's bounds."""
+    actor = record.actor
+    ip_address = bounded_text(actor.ip_address, MAX_IP_ADDRESS) if actor.ip_address is not None else None
+    user_agent = bounded_text(actor.user_agent, MAX_USER_AGENT) if actor.user_agent is not None else None
+    details = _bounded_json(dict(record.details), 0)
+    return AuditRecord(
+        workspace_id=bounded_text(record.workspace_id, 63),
+        action=record.action,
+        actor=Actor(actor.user_id, ip_address, user_agent),
+        secret_id=record.secret_id,
+        success=record.success,
+        details=details,
+    )
+
+
+# ---- the chain --------------------------------------------------------------
 
 
 def canonical_event(
@@ -92,7 +199,7 @@ def canonical_event(
     success: bool,
     created_at: datetime,
 ) -> bytes:
-    """The bytes hashed for an event; any change to a stored field changes them."""
+    """The bytes chained for an event; any change to a stored field changes them."""
     document = {
         "id": str(event_id),
         "seq": seq,
@@ -109,98 +216,94 @@ def canonical_event(
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def chain_hash(prev_hash: str, event: bytes) -> str:
-    return hashlib.sha256(prev_hash.encode("ascii") + event).hexdigest()
+def head_mac(keys: DerivedKeys, workspace_id: str, seq: int, hash_: str) -> str:
+    return keys.mac(b"head", workspace_id.encode(), str(seq).encode(), hash_.encode())
 
 
-@dataclass
-class _Waiting:
-    records: Sequence[AuditRecord]
-    done: asyncio.Future[None]
+def purge_mac(keys: DerivedKeys, workspace_id: str, seq: int, hash_: str) -> str:
+    return keys.mac(b"purge", workspace_id.encode(), str(seq).encode(), hash_.encode())
 
 
-class AuditLog:
-    def __init__(
-        self,
-        *,
-        enabled: bool,
-        now: Callable[[], datetime],
-        listeners: Sequence[AuditListener] = (),
-    ) -> None:
-        self.enabled = enabled
+_INSERT_EVENT = (
+    'INSERT INTO "secret_audit" ("id", "seq", "workspace_id", "secret_id", "action", "user_id", "ip_address",'
+    ' "user_agent", "details", "success", "created_at", "prev_hash", "hash")'
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class AuditChain:
+    """Appends records to their workspaces' chains inside a transaction."""
+
+    def __init__(self, server_keys: ServerKeys, now: Callable[[], datetime]) -> None:
+        self._server_keys = server_keys
         self._now = now
-        self.listeners = list(listeners)
-        self._collecting: dict[int, list[SecretAudit]] = {}
-        self._batch: list[_Waiting] = []
-        self._batch_rows = 0
-        self._flush_scheduled: asyncio.TimerHandle | None = None
-        self._flush_lock = asyncio.Lock()
-        self._flushes: set[asyncio.Task[None]] = set()
-        # Observability: how many group-commit batches and events committed.
-        self.batches_committed = 0
-        self.batched_events_committed = 0
 
-    # ---- events inside a caller's transaction ------------------------------
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[BaseDBAsyncClient]:
-        """A database transaction whose appended events reach the listeners
-        once it has committed, never before and never if it rolls back."""
-        events: list[SecretAudit] = []
-        async with in_transaction() as connection:
-            self._collecting[id(connection)] = events
-            try:
-                yield connection
-                for listener in self.listeners if events else ():
-                    await listener.before_commit(events, connection)
-            finally:
-                self._collecting.pop(id(connection), None)
-        for listener in self.listeners if events else ():
-            try:
-                listener.after_commit(events)
-            except Exception as exc:  # a listener never fails a committed operation
-                logger.error("audit listener %s failed: %s", type(listener).__name__, type(exc).__name__)
-
-    async def start_chain(self, workspace_id: str, connection: BaseDBAsyncClient) -> None:
-        """Create a workspace's chain head; call in the workspace's creating transaction."""
-        await AuditChainHead.create(workspace_id=workspace_id, seq=0, hash=GENESIS_HASH, using_db=connection)
-
-    async def append(self, record: AuditRecord, connection: BaseDBAsyncClient) -> SecretAudit | None:
-        """Append one event inside the caller's transaction.
-
-        Raises AuditUnavailable when the event cannot be written; the caller's
-        transaction then rolls back and nothing it did is kept.
-        """
-        if not self.enabled:
-            return None
-        try:
-            event = await self._append(record, connection)
-        except Exception as exc:
-            logger.error(
-                "audit write failed for %s in %s: %s", record.action.value, record.workspace_id, type(exc).__name__
-            )
-            raise AuditUnavailable("the audit event could not be recorded; the operation was not performed") from None
-        collecting = self._collecting.get(id(connection))
-        if collecting is not None:
-            collecting.append(event)
-        return event
-
-    async def _append(self, record: AuditRecord, connection: BaseDBAsyncClient) -> SecretAudit:
-        head = (
-            await AuditChainHead.select_for_update()
-            .using_db(connection)
-            .get_or_none(workspace_id=record.workspace_id)
+    async def start(self, workspace_id: str, connection: BaseDBAsyncClient) -> None:
+        dialect = dialect_of_connection(connection)
+        await connection.execute_query(
+            dialect.statement(
+                'INSERT INTO "audit_chain_head" ("workspace_id", "seq", "hash", "purged_through_seq",'
+                ' "purged_through_hash", "head_mac", "purge_mac") VALUES (?, 0, ?, 0, ?, ?, ?)'
+            ),
+            [
+                workspace_id,
+                GENESIS_HASH,
+                GENESIS_HASH,
+                head_mac(self._server_keys.keys, workspace_id, 0, GENESIS_HASH),
+                purge_mac(self._server_keys.keys, workspace_id, 0, GENESIS_HASH),
+            ],
         )
-        if head is None:
-            head = await AuditChainHead.create(
-                workspace_id=record.workspace_id, seq=0, hash=GENESIS_HASH, using_db=connection
+
+    async def append(self, records: Sequence[AuditRecord], connection: BaseDBAsyncClient) -> list[CommittedEvent]:
+        """Chain `records` (already bounded), in order, within `connection`'s
+        transaction. Denials for a workspace without a chain (one that does
+        not exist) are dropped; nothing else is."""
+        keys = self._server_keys.keys
+        dialect = dialect_of_connection(connection)
+        lock = " FOR UPDATE" if dialect.name == "postgres" else ""
+        by_workspace: dict[str, list[AuditRecord]] = {}
+        for record in records:
+            by_workspace.setdefault(record.workspace_id, []).append(record)
+        events: list[CommittedEvent] = []
+        rows: list[list[Any]] = []
+        # One workspace after another in a fixed order: two batches that lock
+        # the same heads lock them in the same order (no deadlock on PostgreSQL).
+        for workspace_id in sorted(by_workspace):
+            _count, found = await connection.execute_query(
+                dialect.statement(f'SELECT "seq", "hash" FROM "audit_chain_head" WHERE "workspace_id" = ?{lock}'),
+                [workspace_id],
             )
+            wanted = by_workspace[workspace_id]
+            if not found:
+                wanted = [r for r in wanted if r.action is not AuditAction.ACCESS_DENIED]
+                if not wanted:
+                    continue
+                await self.start(workspace_id, connection)
+                seq, prev = 0, GENESIS_HASH
+            else:
+                seq, prev = int(found[0][0]), str(found[0][1])
+            for record in wanted:
+                seq += 1
+                event = self._chain(record, seq, prev, keys)
+                prev = event.hash
+                events.append(event)
+                rows.append(_row(event, dialect))
+            await connection.execute_query(
+                dialect.statement(
+                    'UPDATE "audit_chain_head" SET "seq" = ?, "hash" = ?, "head_mac" = ? WHERE "workspace_id" = ?'
+                ),
+                [seq, prev, head_mac(keys, workspace_id, seq, prev), workspace_id],
+            )
+        if rows:
+            await connection.execute_many(dialect.statement(_INSERT_EVENT), rows)
+        return events
+
+    def _chain(self, record: AuditRecord, seq: int, prev_hash: str, keys: DerivedKeys) -> CommittedEvent:
         event_id = uuid4()
-        seq = head.seq + 1
         created_at = self._now()
         details = dict(record.details)
-        digest = chain_hash(
-            head.hash,
+        digest = keys.chain_hash(
+            prev_hash,
             canonical_event(
                 event_id=event_id,
                 seq=seq,
@@ -215,7 +318,7 @@ class AuditLog:
                 created_at=created_at,
             ),
         )
-        event = await SecretAudit.create(
+        return CommittedEvent(
             id=event_id,
             seq=seq,
             workspace_id=record.workspace_id,
@@ -227,12 +330,105 @@ class AuditLog:
             details=details,
             success=record.success,
             created_at=created_at,
-            prev_hash=head.hash,
+            prev_hash=prev_hash,
             hash=digest,
-            using_db=connection,
         )
-        await AuditChainHead.filter(workspace_id=record.workspace_id).using_db(connection).update(seq=seq, hash=digest)
-        return event
+
+
+def _row(event: CommittedEvent, dialect: Dialect) -> list[Any]:
+    return [
+        dialect.uuid_param(event.id),
+        event.seq,
+        event.workspace_id,
+        dialect.uuid_param(event.secret_id),
+        event.action.value,
+        dialect.uuid_param(event.user_id),
+        event.ip_address,
+        event.user_agent,
+        dialect.json_param(json.dumps(event.details, separators=(",", ":"), ensure_ascii=False)),
+        dialect.bool_param(event.success),
+        dialect.datetime_param(event.created_at),
+        event.prev_hash,
+        event.hash,
+    ]
+
+
+# ---- the log: transactions and group commit ---------------------------------
+
+
+@dataclass
+class _Waiting:
+    records: Sequence[AuditRecord]
+    done: asyncio.Future[None] | None  # None: nobody waits (record_nowait)
+
+
+class AuditLog:
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        now: Callable[[], datetime],
+        server_keys: ServerKeys,
+        listeners: Sequence[AuditListener] = (),
+    ) -> None:
+        self.enabled = enabled
+        self._now = now
+        self.chain = AuditChain(server_keys, now)
+        self.listeners = list(listeners)
+        self._collecting: dict[int, list[CommittedEvent]] = {}
+        self._batch: list[_Waiting] = []
+        self._batch_rows = 0
+        self._flush_pending = False
+        self._flushing = False
+        self._flushes: set[asyncio.Task[None]] = set()
+        # Tokens whose last use is to be recorded with the next batch.
+        self._touched: dict[UUID, datetime] = {}
+        # Observability: group-commit batches and events committed, batches
+        # that failed and were retried record by record.
+        self.batches_committed = 0
+        self.batched_events_committed = 0
+        self.batches_split = 0
+
+    # ---- events inside a caller's transaction ------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[BaseDBAsyncClient]:
+        """A database transaction whose appended events reach the listeners
+        once it has committed, never before and never if it rolls back."""
+        events: list[CommittedEvent] = []
+        async with in_transaction() as connection:
+            self._collecting[id(connection)] = events
+            try:
+                yield connection
+                for listener in self.listeners if events else ():
+                    await listener.before_commit(events, connection)
+            finally:
+                self._collecting.pop(id(connection), None)
+        self._announce(events)
+
+    async def start_chain(self, workspace_id: str, connection: BaseDBAsyncClient) -> None:
+        """Create a workspace's chain head; call in the workspace's creating transaction."""
+        await self.chain.start(workspace_id, connection)
+
+    async def append(self, record: AuditRecord, connection: BaseDBAsyncClient) -> CommittedEvent | None:
+        """Append one event inside the caller's transaction.
+
+        Raises AuditUnavailable when the event cannot be written; the caller's
+        transaction then rolls back and nothing it did is kept.
+        """
+        if not self.enabled:
+            return None
+        try:
+            events = await self.chain.append([bounded(record)], connection)
+        except Exception as exc:
+            logger.error(
+                "audit write failed for %s in %s: %s", record.action.value, record.workspace_id, type(exc).__name__
+            )
+            raise AuditUnavailable(UNAVAILABLE_MESSAGE) from None
+        collecting = self._collecting.get(id(connection))
+        if collecting is not None:
+            collecting.extend(events)
+        return events[0] if events else None
 
     # ---- standalone events: group commit ----------------------------------
 
@@ -244,52 +440,125 @@ class AuditLog:
         """
         if not self.enabled or not records:
             return
-        waiting = _Waiting(records, asyncio.get_running_loop().create_future())
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Waiting([bounded(r) for r in records], done))
+        await done
+
+    def record_nowait(self, records: Sequence[AuditRecord]) -> None:
+        """Queue standalone events for the next batch without waiting for it.
+
+        For refusals: the answer must not depend on (or wait for) the commit.
+        A failure is logged, never raised.
+        """
+        if not self.enabled or not records:
+            return
+        self._enqueue(_Waiting([bounded(r) for r in records], None))
+
+    def touch_token(self, token_id: UUID, at: datetime) -> None:
+        """Record a token's last use with the next batch (coalesced)."""
+        self._touched[token_id] = at
+        self._schedule()
+
+    def _enqueue(self, waiting: _Waiting) -> None:
         self._batch.append(waiting)
-        self._batch_rows += len(records)
-        if self._batch_rows >= GROUP_COMMIT_ROWS:
-            self._start_flush()
-        elif self._flush_scheduled is None:
-            self._flush_scheduled = asyncio.get_running_loop().call_later(GROUP_COMMIT_WAIT, self._start_flush)
-        await waiting.done
+        self._batch_rows += len(waiting.records)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._flushing or self._flush_pending:
+            return  # the running flush starts the next one when it is done
+        self._flush_pending = True
+        # Not at once: requests running in this loop iteration join the batch.
+        asyncio.get_running_loop().call_soon(self._start_flush)
 
     def _start_flush(self) -> None:
-        if self._flush_scheduled is not None:
-            self._flush_scheduled.cancel()
-            self._flush_scheduled = None
-        batch, self._batch, self._batch_rows = self._batch, [], 0
-        if batch:
-            task = asyncio.get_running_loop().create_task(self._flush(batch))
-            self._flushes.add(task)
-            task.add_done_callback(self._flushes.discard)
+        self._flush_pending = False
+        if self._flushing or not (self._batch or self._touched):
+            return
+        batch: list[_Waiting] = []
+        rows = 0
+        while self._batch and (not batch or rows + len(self._batch[0].records) <= GROUP_COMMIT_ROWS):
+            waiting = self._batch.pop(0)
+            batch.append(waiting)
+            rows += len(waiting.records)
+        self._batch_rows -= rows
+        touched, self._touched = self._touched, {}
+        self._flushing = True
+        task = asyncio.get_running_loop().create_task(self._flush(batch, touched))
+        self._flushes.add(task)
+        task.add_done_callback(self._flush_done)
 
-    async def _flush(self, batch: list[_Waiting]) -> None:
-        # One flush at a time: batches queue behind each other instead of
-        # contending for the same chain-head rows.
-        async with self._flush_lock:
-            try:
-                async with self.transaction() as connection:
-                    for waiting in batch:
-                        for record in waiting.records:
-                            await self.append(record, connection)
-            except Exception as exc:
-                failure = exc if isinstance(exc, AuditUnavailable) else AuditUnavailable(
-                    "the audit event could not be recorded; the operation was not performed"
+    def _flush_done(self, task: asyncio.Task[None]) -> None:
+        self._flushes.discard(task)
+        self._flushing = False
+        if self._batch or self._touched:
+            self._schedule()
+
+    async def _flush(self, batch: list[_Waiting], touched: dict[UUID, datetime]) -> None:
+        try:
+            events = await self._commit([r for w in batch for r in w.records], touched)
+        except Exception as exc:
+            if len(batch) > 1:
+                self.batches_split += 1
+                logger.warning(
+                    "audit batch of %d requests failed (%s); retrying each request on its own",
+                    len(batch), type(exc).__name__,
                 )
-                if not isinstance(exc, AuditUnavailable):
-                    logger.error("audit batch commit failed: %s", type(exc).__name__)
-                for waiting in batch:
-                    if not waiting.done.done():
-                        waiting.done.set_exception(failure)
-                return
-            self.batches_committed += 1
-            self.batched_events_committed += sum(len(w.records) for w in batch)
+                await self._flush_one_by_one(batch)
+            else:
+                self._fail(batch[0], exc)
+            return
+        self.batches_committed += 1
+        self.batched_events_committed += len(events)
+        self._announce(events)
         for waiting in batch:
-            if not waiting.done.done():
+            if waiting.done is not None and not waiting.done.done():
                 waiting.done.set_result(None)
 
+    async def _flush_one_by_one(self, batch: list[_Waiting]) -> None:
+        for waiting in batch:
+            try:
+                events = await self._commit(waiting.records, {})
+            except Exception as exc:
+                self._fail(waiting, exc)
+                continue
+            self.batches_committed += 1
+            self.batched_events_committed += len(events)
+            self._announce(events)
+            if waiting.done is not None and not waiting.done.done():
+                waiting.done.set_result(None)
+
+    def _fail(self, waiting: _Waiting, exc: BaseException) -> None:
+        logger.error(
+            "audit events could not be committed (%s): %s",
+            ", ".join(sorted({r.action.value for r in waiting.records})), type(exc).__name__,
+        )
+        if waiting.done is not None and not waiting.done.done():
+            waiting.done.set_exception(AuditUnavailable(UNAVAILABLE_MESSAGE))
+
+    async def _commit(self, records: Sequence[AuditRecord], touched: Mapping[UUID, datetime]) -> list[CommittedEvent]:
+        async with in_transaction() as connection:
+            events = await self.chain.append(records, connection) if records else []
+            if touched:
+                dialect = dialect_of_connection(connection)
+                await connection.execute_many(
+                    dialect.statement('UPDATE "api_token" SET "last_used_at" = ? WHERE "id" = ?'),
+                    [[dialect.datetime_param(at), dialect.uuid_param(token)] for token, at in touched.items()],
+                )
+            for listener in self.listeners if events else ():
+                await listener.before_commit(events, connection)
+        return events
+
+    def _announce(self, events: Sequence[CommittedEvent]) -> None:
+        for listener in self.listeners if events else ():
+            try:
+                listener.after_commit(events)
+            except Exception as exc:  # a listener never fails a committed operation
+                logger.error("audit listener %s failed: %s", type(listener).__name__, type(exc).__name__)
+
     async def drain(self) -> None:
-        """Flush what is waiting and wait for flushes under way (shutdown)."""
-        self._start_flush()
-        if self._flushes:
-            await asyncio.gather(*self._flushes, return_exceptions=True)
+        """Commit what is waiting and wait for flushes under way (shutdown)."""
+        while self._batch or self._touched or self._flushes:
+            if not self._flushes:
+                self._start_flush()
+            await asyncio.gather(*list(self._flushes), return_exceptions=True)

@@ -1,20 +1,33 @@
-"""Reading the audit trail: pages, last access, and chain verification."""
+"""Reading the audit trail: pages, last access, and chain verification.
+
+Verification recomputes the keyed chain from the oldest kept event to the
+head and checks the MACs of the head and of the retention purge point, so an
+event changed, removed (at either end or in the middle), moved or re-hashed,
+a head moved back and a purge faked are all reported. A checkpoint kept by a
+client (graphql_api.services.checkpoints) adds what no database can prove by
+itself: that the trail still reaches the point it had reached then.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Max
 
 from graphql_api.errors import BadUserInput
-from graphql_api.services.audit import GENESIS_HASH, canonical_event, chain_hash
+from graphql_api.services.audit import GENESIS_HASH, canonical_event, head_mac, purge_mac
+from graphql_api.services.server_keys import DerivedKeys, ServerKeys
+from graphql_api.sql import Sql, dialect_of_connection
 from models import AuditAction, AuditChainHead, SecretAudit
 
 MAX_PAGE_SIZE = 500
 VERIFY_BATCH = 1000
+MAX_SEQ = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -34,17 +47,50 @@ class IntegrityReport:
     checked_events: int
     first_invalid_event_id: UUID | None
     head_hash: str | None
+    head_seq: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    head_hash: str
 
 
 def _cursor(after: str | None) -> int | None:
     if after is None:
         return None
-    if not after.isdigit():
+    if not after.isdigit() or len(after) > 19 or int(after) > MAX_SEQ:
         raise BadUserInput("after", "is not a cursor returned by this API")
     return int(after)
 
 
+def _event_bytes(event: SecretAudit) -> bytes:
+    return canonical_event(
+        event_id=event.id,
+        seq=event.seq,
+        workspace_id=event.workspace_id,
+        secret_id=event.secret_id,
+        action=event.action.value,
+        user_id=event.user_id,
+        ip_address=event.ip_address,
+        user_agent=event.user_agent,
+        details=event.details,
+        success=event.success,
+        created_at=event.created_at,
+    )
+
+
+def legacy_chain_hash(prev_hash: str, event: bytes) -> str:
+    """The unkeyed hash of trails written before the keyed chain."""
+    return hashlib.sha256(prev_hash.encode("ascii") + event).hexdigest()
+
+
 class AuditReader:
+    def __init__(self, server_keys: ServerKeys, sql: Sql) -> None:
+        self._server_keys = server_keys
+        self._sql = sql
+
     async def page(
         self,
         workspace_id: str,
@@ -58,6 +104,7 @@ class AuditReader:
         """Newest first, keyset-paginated by sequence number."""
         if not 1 <= first <= MAX_PAGE_SIZE:
             raise BadUserInput("first", f"must be between 1 and {MAX_PAGE_SIZE}")
+        before = _cursor(after)
         query = SecretAudit.filter(workspace_id=workspace_id)
         if secret_id is not None:
             query = query.filter(secret_id=secret_id)
@@ -66,7 +113,6 @@ class AuditReader:
         if success is not None:
             query = query.filter(success=success)
         total = await query.count()
-        before = _cursor(after)
         if before is not None:
             query = query.filter(seq__lt=before)
         rows = await query.order_by("-seq").limit(first + 1)
@@ -81,22 +127,38 @@ class AuditReader:
         )
         return {UUID(str(row["secret_id"])): row["last"] for row in rows}
 
-    async def verify(self, workspace_id: str) -> IntegrityReport:
+    async def verify(self, workspace_id: str, checkpoint: Checkpoint | None = None) -> IntegrityReport:
         """Recompute the chain from the oldest kept event to the head.
 
-        The chain head says where the kept chain starts (after retention
-        purges) and where it ends, so an event removed at either end, in the
-        middle, changed or moved is reported: the first event that does not
-        fit is named (the newest kept event when the end was cut off).
+        The first event that does not fit is named (the newest kept event
+        when the end was cut off); `reason` says what is wrong.
         """
+        keys = self._server_keys.keys
         head = await AuditChainHead.get_or_none(workspace_id=workspace_id)
-        expected_prev = head.purged_through_hash if head else GENESIS_HASH
-        expected_seq = (head.purged_through_seq if head else 0) + 1
+        if head is None:
+            if checkpoint is not None and checkpoint.seq > 0:
+                return IntegrityReport(False, 0, None, None, 0, "the workspace has no audit chain, but the checkpoint names one")
+            return IntegrityReport(True, 0, None, None, 0)
+        if head.head_mac != head_mac(keys, workspace_id, head.seq, head.hash):
+            return IntegrityReport(False, 0, None, None, head.seq, "the chain head was altered outside Strongroom")
+        if head.purge_mac != purge_mac(keys, workspace_id, head.purged_through_seq, head.purged_through_hash):
+            return IntegrityReport(False, 0, None, None, head.seq, "the retention purge point was altered outside Strongroom")
+        if checkpoint is not None:
+            if checkpoint.seq > head.seq:
+                return IntegrityReport(
+                    False, 0, None, head.hash, head.seq,
+                    f"the trail ends at event {head.seq}, before the checkpoint's event {checkpoint.seq}: "
+                    "newer events were removed",
+                )
+            if checkpoint.seq == head.purged_through_seq and checkpoint.head_hash != head.purged_through_hash:
+                return IntegrityReport(False, 0, None, None, head.seq, "the checkpoint's event was rewritten before it was purged")
+        expected_prev = head.purged_through_hash
+        expected_seq = head.purged_through_seq + 1
         checked = 0
         last: SecretAudit | None = None
         while True:
             batch = (
-                await SecretAudit.filter(workspace_id=workspace_id, seq__gte=expected_seq if last is None else last.seq + 1)
+                await SecretAudit.filter(workspace_id=workspace_id, seq__gte=expected_seq)
                 .order_by("seq")
                 .limit(VERIFY_BATCH)
             )
@@ -104,29 +166,83 @@ class AuditReader:
                 break
             for event in batch:
                 checked += 1
-                if event.seq != expected_seq or event.prev_hash != expected_prev or _recompute(event) != event.hash:
-                    return IntegrityReport(False, checked, event.id, expected_prev if checked > 1 else None)
+                if event.seq != expected_seq or event.prev_hash != expected_prev:
+                    return IntegrityReport(
+                        False, checked, event.id, expected_prev if checked > 1 else None, head.seq,
+                        "an event is missing or out of order before this one",
+                    )
+                if keys.chain_hash(event.prev_hash, _event_bytes(event)) != event.hash:
+                    return IntegrityReport(
+                        False, checked, event.id, expected_prev if checked > 1 else None, head.seq,
+                        "this event was changed after it was written",
+                    )
+                if checkpoint is not None and event.seq == checkpoint.seq and event.hash != checkpoint.head_hash:
+                    return IntegrityReport(
+                        False, checked, event.id, expected_prev, head.seq,
+                        "the event the checkpoint names is not the one it signed",
+                    )
                 expected_prev, expected_seq, last = event.hash, event.seq + 1, event
-        if head is not None and (head.seq != expected_seq - 1 or head.hash != expected_prev):
-            # Events were removed from the end of the chain (or the head was edited).
-            return IntegrityReport(False, checked, last.id if last else None, expected_prev if last else None)
-        return IntegrityReport(True, checked, None, last.hash if last else None)
+        if head.seq != expected_seq - 1 or head.hash != expected_prev:
+            # Events were removed from the end of the chain.
+            return IntegrityReport(
+                False, checked, last.id if last else None, expected_prev if last else None, head.seq,
+                "the newest events are missing",
+            )
+        reason = None
+        if checkpoint is not None and checkpoint.seq < head.purged_through_seq:
+            reason = "the checkpoint is older than the oldest kept event (retention); checked from there"
+        return IntegrityReport(True, checked, None, last.hash if last else head.purged_through_hash if head.seq else None, head.seq, reason)
+
+    async def upgrade_legacy_chains(self, connection: BaseDBAsyncClient, keys: DerivedKeys) -> int:
+        """Re-chain trails written before the keyed chain, inside the
+        transaction that stores the new server key (so it happens once).
+
+        A legacy chain that verifies under its old unkeyed hash is re-chained
+        under the key; one that does not is left as it is, so verification
+        keeps reporting it. Returns how many events were re-chained.
+        """
+        dialect = dialect_of_connection(connection)
+        _count, heads = await connection.execute_query(
+            dialect.statement(
+                'SELECT "workspace_id", "seq", "hash", "purged_through_seq", "purged_through_hash" FROM "audit_chain_head"'
+            ),
+            [],
+        )
+        rechained = 0
+        for workspace_id, seq, hash_, purged_seq, purged_hash in heads:
+            events = await SecretAudit.filter(workspace_id=workspace_id).using_db(connection).order_by("seq")
+            prev, expected, intact = purged_hash, purged_seq + 1, True
+            for event in events:
+                if event.seq != expected or event.prev_hash != prev or legacy_chain_hash(prev, _event_bytes(event)) != event.hash:
+                    intact = False
+                    break
+                prev, expected = event.hash, event.seq + 1
+            intact = intact and prev == hash_ and expected - 1 == seq
+            new_prev = purged_hash
+            updates = []
+            if intact:
+                for event in events:
+                    digest = keys.chain_hash(new_prev, _event_bytes(event))
+                    updates.append([new_prev, digest, dialect.uuid_param(event.id)])
+                    new_prev = digest
+                rechained += len(updates)
+            if updates:
+                await connection.execute_many(
+                    dialect.statement('UPDATE "secret_audit" SET "prev_hash" = ?, "hash" = ? WHERE "id" = ?'), updates
+                )
+            final = new_prev if intact else hash_
+            await connection.execute_query(
+                dialect.statement(
+                    'UPDATE "audit_chain_head" SET "hash" = ?, "head_mac" = ?, "purge_mac" = ? WHERE "workspace_id" = ?'
+                ),
+                [
+                    final,
+                    head_mac(keys, workspace_id, seq, final),
+                    purge_mac(keys, workspace_id, purged_seq, purged_hash),
+                    workspace_id,
+                ],
+            )
+        return rechained
 
 
-def _recompute(event: SecretAudit) -> str:
-    return chain_hash(
-        event.prev_hash,
-        canonical_event(
-            event_id=event.id,
-            seq=event.seq,
-            workspace_id=event.workspace_id,
-            secret_id=event.secret_id,
-            action=event.action.value,
-            user_id=event.user_id,
-            ip_address=event.ip_address,
-            user_agent=event.user_agent,
-            details=event.details,
-            success=event.success,
-            created_at=event.created_at,
-        ),
-    )
+__all__ = ["GENESIS_HASH", "AuditPage", "AuditReader", "Checkpoint", "IntegrityReport", "legacy_chain_hash"]

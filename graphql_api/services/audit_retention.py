@@ -3,7 +3,9 @@
 Only a prefix of each workspace's chain is ever removed, in batches, and the
 chain head records where the kept chain starts (sequence and hash), so a
 verification after a purge still detects any other missing, changed or
-reordered event.
+reordered event. The purge point carries a MAC under the audit key, so a
+database writer cannot fake a purge (move the start of the kept chain) to
+hide the deletion of old events.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from datetime import datetime, timedelta
 from tortoise.functions import Max
 from tortoise.transactions import in_transaction
 
+from graphql_api.services.audit import purge_mac
+from graphql_api.services.server_keys import ServerKeys
 from models import AuditChainHead, SecretAudit
 
 logger = logging.getLogger(__name__)
@@ -23,9 +27,12 @@ BATCH = 1000
 
 
 class AuditRetention:
-    def __init__(self, *, retention_days: int, now: Callable[[], datetime], batch: int = BATCH) -> None:
+    def __init__(
+        self, *, retention_days: int, now: Callable[[], datetime], server_keys: ServerKeys, batch: int = BATCH
+    ) -> None:
         self.retention = timedelta(days=retention_days)
         self._now = now
+        self._server_keys = server_keys
         self._batch = batch
 
     async def purge(self) -> int:
@@ -60,7 +67,9 @@ class AuditRetention:
                     return purged
                 deleted = await SecretAudit.filter(workspace_id=workspace_id, seq__lte=upto).using_db(connection).delete()
                 await AuditChainHead.filter(workspace_id=workspace_id).using_db(connection).update(
-                    purged_through_seq=upto, purged_through_hash=last.hash
+                    purged_through_seq=upto,
+                    purged_through_hash=last.hash,
+                    purge_mac=purge_mac(self._server_keys.keys, workspace_id, upto, last.hash),
                 )
             purged += deleted
             if upto >= boundary:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from tortoise.expressions import Q, Subquery
@@ -20,6 +22,7 @@ from graphql_api.services import validation
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
 from graphql_api.services.envelope import Envelope
 from graphql_api.services.secret_inputs import RevealedValue, SecretFilter, SecretPage, decode_cursor
+from graphql_api.sql import Dialect, Sql
 from models import AuditAction, Secret, SecretTag, SecretVersion
 
 logger = logging.getLogger(__name__)
@@ -28,18 +31,89 @@ MAX_PAGE_SIZE = 500
 MAX_DAYS_AHEAD = 3650
 
 
+_VERSION_FOR_VALUE = (
+    'SELECT s."name", s."is_active", s."current_version",'
+    ' v."version", v."ciphertext", v."wrapped_key", v."backend", v."key_id"'
+    ' FROM "secret" s LEFT JOIN "secret_version" v ON v."secret_id" = s."id"'
+    ' AND v."version" = COALESCE(?, s."current_version")'
+    ' WHERE s."id" = ? AND s."workspace_id" = ? AND s."destroyed_at" IS NULL'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedVersion:
+    """A secret's row and one of its versions, as a value read needs them."""
+
+    name: str | None
+    is_active: bool
+    current_version: int
+    version: int | None
+    ciphertext: bytes | None = field(repr=False)
+    wrapped_key: bytes | None = field(repr=False)
+    backend: str | None
+    key_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any], dialect: Dialect, offset: int = 0) -> LoadedVersion:
+        r = row[offset : offset + 8]
+        return cls(
+            name=r[0],
+            is_active=dialect.boolean(r[1]),
+            current_version=int(r[2]),
+            version=None if r[3] is None else int(r[3]),
+            ciphertext=None if r[4] is None else bytes(r[4]),
+            wrapped_key=None if r[5] is None else bytes(r[5]),
+            backend=r[6],
+            key_id=r[7],
+        )
+
+
+class _MissingNames(NotFound):
+    def __init__(self, workspace_id: str, names: list[str]) -> None:
+        super().__init__(f"no active secret named {', '.join(names)} in workspace {workspace_id!r}")
+        self.names = names
+
+
 class SecretReader:
-    def __init__(self, *, envelope: Envelope, audit: AuditLog, now: Callable[[], datetime]) -> None:
+    def __init__(self, *, envelope: Envelope, audit: AuditLog, now: Callable[[], datetime], sql: Sql) -> None:
         self._envelope = envelope
         self._audit = audit
         self._now = now
+        self._sql = sql
 
     async def get(self, workspace_id: str, secret_id: UUID) -> Secret | None:
         return await Secret.get_or_none(id=secret_id, workspace_id=workspace_id, destroyed_at=None)
 
-    async def get_by_name(self, workspace_id: str, name: str) -> Secret | None:
+    async def exists(self, workspace_id: str, secret_id: UUID) -> bool:
+        return await Secret.exists(id=secret_id, workspace_id=workspace_id, destroyed_at=None)
+
+    async def view(self, workspace_id: str, secret_id: UUID, actor: Actor) -> Secret | None:
+        """A secret's metadata, recorded as browsing (VIEWED), not as a value read."""
+        secret = await self.get(workspace_id, secret_id)
+        await self._record_view(workspace_id, secret_id if secret else None, actor, secret.name if secret else None)
+        return secret
+
+    async def view_by_name(self, workspace_id: str, name: str, actor: Actor) -> Secret | None:
         validation.secret_name(name, "name")
-        return await Secret.get_or_none(workspace_id=workspace_id, name=name, destroyed_at=None)
+        secret = await Secret.get_or_none(workspace_id=workspace_id, name=name, destroyed_at=None)
+        await self._record_view(workspace_id, secret.id if secret else None, actor, name if secret else None, found=secret is not None)
+        return secret
+
+    async def record_versions_viewed(self, secrets: Sequence[tuple[str, UUID]], actor: Actor) -> None:
+        await self._audit.record(
+            [
+                AuditRecord(workspace_id, AuditAction.VIEWED, actor, secret_id, details={"versions": True})
+                for workspace_id, secret_id in secrets
+            ]
+        )
+
+    async def _record_view(
+        self, workspace_id: str, secret_id: UUID | None, actor: Actor, name: str | None, found: bool = True
+    ) -> None:
+        details: dict[str, object] = {"name": name} if name else {}
+        await self._audit.record(
+            [AuditRecord(workspace_id, AuditAction.VIEWED, actor, secret_id, success=found and secret_id is not None, details=details)]
+        )
 
     async def require(self, workspace_id: str, secret_id: UUID) -> Secret:
         secret = await self.get(workspace_id, secret_id)
@@ -79,16 +153,25 @@ class SecretReader:
             grouped[row.secret_id].append(row)  # type: ignore[attr-defined]
         return grouped
 
-    async def rotation_due(self, workspace_id: str, days_ahead: int) -> list[Secret]:
+    async def rotation_due(self, workspace_id: str, days_ahead: int, actor: Actor) -> list[Secret]:
         if not 0 <= days_ahead <= MAX_DAYS_AHEAD:
             raise BadUserInput("daysAhead", f"must be between 0 and {MAX_DAYS_AHEAD}")
         horizon = self._now() + timedelta(days=days_ahead)
-        return (
+        rows = (
             await Secret.filter(
                 workspace_id=workspace_id, destroyed_at=None, is_active=True, rotation_due_at__lte=horizon
             )
             .order_by("rotation_due_at", "name")
         )
+        await self._audit.record(
+            [
+                AuditRecord(
+                    workspace_id, AuditAction.LISTED, actor,
+                    details={"view": "rotationDue", "days_ahead": days_ahead, "returned": len(rows)},
+                )
+            ]
+        )
+        return rows
 
     async def reveal(
         self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor
@@ -97,22 +180,42 @@ class SecretReader:
 
         A read that fails after authorization is recorded too (success false).
         """
+        row = await self._sql.fetchone(
+            _VERSION_FOR_VALUE, [version, self._sql.dialect.uuid_param(secret_id), workspace_id]
+        )
+        return await self.reveal_loaded(
+            workspace_id, secret_id, version, actor, LoadedVersion.from_row(row, self._sql.dialect) if row else None
+        )
+
+    async def reveal_loaded(
+        self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor, loaded: LoadedVersion | None
+    ) -> RevealedValue:
+        """`reveal` with the secret and version already read (`loaded`: None
+        when no such secret; its version fields None when no such version)."""
         try:
-            secret = await self.require(workspace_id, secret_id)
-            if not secret.is_active:
+            if loaded is None:
+                raise NotFound(f"secret {secret_id} not found in workspace {workspace_id!r}")
+            if not loaded.is_active:
                 raise NotFound(f"secret {secret_id} is deleted; restore it to read its value")
-            number = secret.current_version if version is None else version
-            row = await SecretVersion.get_or_none(secret_id=secret.id, version=number)
-            if row is None or row.ciphertext is None:
+            number = loaded.current_version if version is None else version
+            if loaded.version is None or loaded.ciphertext is None or loaded.wrapped_key is None:
                 raise NotFound(f"version {number} of secret {secret_id} does not exist")
-            value = await self.open_version(secret, row)
+            value = await self._envelope.open(
+                ciphertext=loaded.ciphertext,
+                wrapped_key=loaded.wrapped_key,
+                backend_name=loaded.backend or "",
+                key_id=loaded.key_id or "",
+                workspace_id=workspace_id,
+                secret_id=secret_id,
+                version=loaded.version,
+            )
         except StrongroomError as exc:
             await self._record_failed_read(workspace_id, secret_id, version, actor, exc)
             raise
         await self._audit.record(
-            [AuditRecord(workspace_id, AuditAction.ACCESSED, actor, secret.id, details={"name": secret.name, "version": number})]
+            [AuditRecord(workspace_id, AuditAction.ACCESSED, actor, secret_id, details={"name": loaded.name, "version": number})]
         )
-        return RevealedValue(secret.id, secret.name or "", number, value)
+        return RevealedValue(secret_id, loaded.name or "", number, value)
 
     async def _record_failed_read(
         self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor, error: StrongroomError
@@ -129,6 +232,26 @@ class SecretReader:
     async def reveal_many(
         self, workspace_id: str, names: Sequence[str] | None, actor: Actor
     ) -> list[RevealedValue]:
+        """Active secrets' current values, all audited in one batch; a bulk
+        read that fails (a name missing, a backend down) is recorded too."""
+        try:
+            return await self._reveal_many(workspace_id, names, actor)
+        except StrongroomError as exc:
+            details: dict[str, object] = {"bulk": True, "error": exc.code}
+            if isinstance(exc, _MissingNames):
+                # How many, not which: the names are the caller's words, and
+                # may be another workspace's (the trail holds only its own).
+                details["missing"] = len(exc.names)
+            record = AuditRecord(workspace_id, AuditAction.ACCESSED, actor, success=False, details=details)
+            try:
+                await self._audit.record([record])
+            except AuditUnavailable:
+                logger.error("could not record a failed bulk read in %s", workspace_id)
+            raise
+
+    async def _reveal_many(
+        self, workspace_id: str, names: Sequence[str] | None, actor: Actor
+    ) -> list[RevealedValue]:
         query = Secret.filter(workspace_id=workspace_id, destroyed_at=None, is_active=True)
         if names is not None:
             wanted = list(dict.fromkeys(validation.secret_name(n, f"names[{i}]") for i, n in enumerate(names)))
@@ -137,7 +260,7 @@ class SecretReader:
         if names is not None:
             missing = sorted(set(wanted) - {s.name for s in secrets})
             if missing:
-                raise NotFound(f"no active secret named {', '.join(missing)} in workspace {workspace_id!r}")
+                raise _MissingNames(workspace_id, missing)
         if not secrets:
             return []
         wanted_versions = Q(*(Q(secret_id=s.id, version=s.current_version) for s in secrets), join_type=Q.OR)

@@ -29,6 +29,7 @@ from graphql_api.services.secret_inputs import (
     due_date,
 )
 from graphql_api.services.secret_reads import SecretReader
+from graphql_api.sql import Sql
 from models import AuditAction, RotationPolicy, Secret, SecretTag, SecretType, SecretVersion
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ class SecretService(SecretReader):
         audit: AuditLog,
         default_rotation_days: int,
         now: Callable[[], datetime],
+        sql: Sql,
     ) -> None:
-        super().__init__(envelope=envelope, audit=audit, now=now)
+        super().__init__(envelope=envelope, audit=audit, now=now, sql=sql)
         self._default_policy = RotationPolicy.for_days(default_rotation_days)
 
     # ---- writes ------------------------------------------------------------

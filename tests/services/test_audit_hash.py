@@ -1,15 +1,21 @@
-"""The audit chain's canonical bytes and hash."""
+"""The audit chain's canonical bytes and keyed hash."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from graphql_api.services.audit import GENESIS_HASH, canonical_event, chain_hash
+from graphql_api.services.audit import GENESIS_HASH, canonical_event
+from graphql_api.services.server_keys import DerivedKeys
+
+KEYS = DerivedKeys.from_master(b"k" * 32)
+OTHER_KEYS = DerivedKeys.from_master(b"j" * 32)
+chain_hash = KEYS.chain_hash
 
 EVENT: dict[str, Any] = {
     "event_id": UUID(int=1),
@@ -58,10 +64,18 @@ def test_canonical_event_changes_with_each_field(field: str) -> None:
     assert canonical_event(**changed) != canonical_event(**EVENT)
 
 
-def test_chain_hash_is_sha256_of_prev_and_event() -> None:
+def test_chain_hash_is_an_hmac_of_prev_and_event_under_the_chain_key() -> None:
     event = canonical_event(**EVENT)
 
-    assert chain_hash(GENESIS_HASH, event) == hashlib.sha256(GENESIS_HASH.encode() + event).hexdigest()
+    assert chain_hash(GENESIS_HASH, event) == hmac.new(KEYS.chain_key, GENESIS_HASH.encode() + event, hashlib.sha256).hexdigest()
+    # Without the key, the plain digest a database writer could compute does not fit.
+    assert chain_hash(GENESIS_HASH, event) != hashlib.sha256(GENESIS_HASH.encode() + event).hexdigest()
+    assert OTHER_KEYS.chain_hash(GENESIS_HASH, event) != chain_hash(GENESIS_HASH, event)
+
+
+def test_derived_keys_are_distinct_and_never_shown() -> None:
+    assert len({KEYS.chain_key, KEYS.digest_key}) == 2
+    assert "k" * 8 not in repr(KEYS) and KEYS.chain_key.hex() not in repr(KEYS)
 
 
 def test_chain_hash_depends_on_prev_hash() -> None:

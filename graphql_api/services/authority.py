@@ -1,0 +1,182 @@
+"""Live streams end when the authority behind them does.
+
+A subscription is authorized when it starts; afterwards it holds a `Lease`
+here. Every lease is checked again (its token looked up afresh, its
+permission in its workspace re-evaluated):
+
+- at once when access may have changed: a token revoked, a role granted,
+  changed or removed, a principal changed. The services announce their own
+  changes (`changed`); on PostgreSQL, triggers on the access tables NOTIFY
+  every replica of any change by anyone, a DBA's hand edit included;
+- at the moment its token expires (a timer per lease);
+- and on a short tick, for what nobody announced (an edit of an SQLite file
+  by another process, a PostgreSQL listener that was reconnecting).
+
+A lease whose authority is gone is ended with the error the next operation
+would get (UNAUTHENTICATED or FORBIDDEN), well within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from graphql_api.errors import Forbidden, StrongroomError, Unauthenticated
+from graphql_api.services.access import Identity, Permission
+from graphql_api.services.tokens import TokenAuthenticator
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Lease:
+    token_hash: str = field(repr=False)
+    principal_id: UUID
+    permission: Permission
+    workspace_id: str
+    end: Callable[[StrongroomError], None]
+    expiry_timer: asyncio.TimerHandle | None = None
+    ended: bool = False
+
+
+class AuthorityWatch:
+    def __init__(
+        self,
+        authenticator: TokenAuthenticator,
+        now: Callable[[], datetime],
+        *,
+        tick_seconds: float,
+    ) -> None:
+        self._authenticator = authenticator
+        self._now = now
+        self.tick_seconds = tick_seconds
+        self._leases: set[Lease] = set()
+        self._dirty_principals: set[UUID] = set()
+        self._dirty_all = False
+        self._recheck_scheduled = False
+        self._task: asyncio.Task[None] | None = None
+        self._checks: set[asyncio.Task[None]] = set()
+
+    @property
+    def lease_count(self) -> int:
+        return len(self._leases)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._tick())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        for task in list(self._checks):
+            task.cancel()
+        await asyncio.gather(*self._checks, return_exceptions=True)
+
+    def hold(
+        self, identity: Identity, permission: Permission, workspace_id: str, end: Callable[[StrongroomError], None]
+    ) -> Lease:
+        """A lease on `permission` in `workspace_id`; `end(error)` is called
+        (once) when it is lost. Release it with `release` when the stream ends."""
+        assert identity.token_hash is not None
+        lease = Lease(identity.token_hash, identity.principal_id, permission, workspace_id, end)
+        self._leases.add(lease)
+        if identity.expires_at is not None:
+            delay = max(0.0, (identity.expires_at - self._now()).total_seconds())
+            loop = asyncio.get_running_loop()
+            lease.expiry_timer = loop.call_later(delay + 0.01, self._expired, lease)
+        return lease
+
+    def release(self, lease: Lease) -> None:
+        self._leases.discard(lease)
+        if lease.expiry_timer is not None:
+            lease.expiry_timer.cancel()
+
+    def changed(self, principal_id: UUID | None = None) -> None:
+        """Access of `principal_id` (None: anyone) may have changed."""
+        if principal_id is None:
+            self._dirty_all = True
+        else:
+            self._dirty_principals.add(principal_id)
+        if not self._recheck_scheduled and self._leases:
+            self._recheck_scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_recheck)
+
+    def changed_text(self, payload: str) -> None:
+        """A PostgreSQL notification's payload: a principal id, or anything else for all."""
+        try:
+            self.changed(UUID(payload))
+        except ValueError:
+            self.changed(None)
+
+    async def recheck_all(self) -> None:
+        await self._recheck(list(self._leases))
+
+    def _start_recheck(self) -> None:
+        self._recheck_scheduled = False
+        if self._dirty_all:
+            wanted = list(self._leases)
+        else:
+            wanted = [lease for lease in self._leases if lease.principal_id in self._dirty_principals]
+        self._dirty_all = False
+        self._dirty_principals.clear()
+        if wanted:
+            self._spawn(self._recheck(wanted))
+
+    def _expired(self, lease: Lease) -> None:
+        lease.expiry_timer = None
+        self._spawn(self._recheck([lease]))
+
+    def _spawn(self, work: object) -> None:
+        task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            try:
+                await self.recheck_all()
+            except Exception as exc:  # the tick must survive a database hiccup
+                logger.warning("authority re-check failed: %s", type(exc).__name__)
+
+    async def _recheck(self, leases: list[Lease]) -> None:
+        by_token: dict[str, list[Lease]] = {}
+        for lease in leases:
+            if not lease.ended:
+                by_token.setdefault(lease.token_hash, []).append(lease)
+        for token_hash, held in by_token.items():
+            try:
+                identity = await self._authenticator.authenticate_hash(token_hash)
+            except Unauthenticated as exc:
+                for lease in held:
+                    self._end(lease, Unauthenticated(f"{exc.message}; the subscription was ended"))
+                continue
+            except Exception as exc:
+                # Cannot tell: keep the stream, the next check decides.
+                logger.warning("authority re-check could not read tokens: %s", type(exc).__name__)
+                continue
+            for lease in held:
+                if not identity.may(lease.permission, lease.workspace_id):
+                    self._end(
+                        lease,
+                        Forbidden(
+                            f"no longer allowed to {lease.permission.value} in workspace {lease.workspace_id!r}; "
+                            "the subscription was ended"
+                        ),
+                    )
+
+    def _end(self, lease: Lease, error: StrongroomError) -> None:
+        if lease.ended:
+            return
+        lease.ended = True
+        self.release(lease)
+        try:
+            lease.end(error)
+        except Exception as exc:
+            logger.error("ending a subscription failed: %s", type(exc).__name__)

@@ -1,0 +1,126 @@
+"""Signed audit checkpoints: anchors a client keeps outside the database.
+
+A checkpoint says "workspace W's trail had reached event `seq`, whose hash is
+`head_hash`, at `created_at`", signed with the server's Ed25519 key (derived
+from the server key, which the database holds only wrapped). Each one also
+signs the previous checkpoint's signature, so published checkpoints chain
+like CloudTrail's digest files. They are published every hour for every
+workspace whose trail moved, and on demand (`auditCheckpoint`).
+
+Why: the keyed chain stops a database writer from rewriting or re-hashing
+events, but the newest events could still be cut off together with a head
+restored from an old backup. Whoever kept a checkpoint catches that:
+`auditIntegrity(checkpoint:)` and `strongroom audit verify --checkpoint FILE`
+fail when the trail no longer reaches it, and the signature (checked by the
+client with the public key it pinned) proves the checkpoint itself is real.
+
+The signed bytes are the canonical JSON (sorted keys, no spaces, UTF-8) of
+{"version": 1, "workspace_id", "seq", "head_hash", "created_at" (ISO 8601,
+microseconds, UTC), "previous_signature" (or null)}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from graphql_api.services.audit_reader import AuditReader
+from graphql_api.services.server_keys import ServerKeys
+from models import AuditChainHead, AuditCheckpoint
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_INTERVAL_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    workspace_id: str
+    seq: int
+    head_hash: str
+    created_at: datetime
+    key_id: str
+    public_key: str
+    previous_signature: str | None
+    signature: str
+
+
+def checkpoint_document(
+    workspace_id: str, seq: int, head_hash: str, created_at: datetime, previous_signature: str | None
+) -> bytes:
+    """The exact bytes a checkpoint's signature covers."""
+    document = {
+        "version": 1,
+        "workspace_id": workspace_id,
+        "seq": seq,
+        "head_hash": head_hash,
+        "created_at": created_at.isoformat(timespec="microseconds"),
+        "previous_signature": previous_signature,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class CheckpointService:
+    def __init__(self, server_keys: ServerKeys, reader: AuditReader, now: Callable[[], datetime]) -> None:
+        self._server_keys = server_keys
+        self._reader = reader
+        self._now = now
+        self.interval_seconds = PUBLISH_INTERVAL_SECONDS
+
+    async def publish(self, workspace_id: str) -> SignedCheckpoint | None:
+        """Sign the current head of `workspace_id` (None: no such chain).
+
+        The head is checked first: a checkpoint never vouches for a trail
+        that does not verify.
+        """
+        head = await AuditChainHead.get_or_none(workspace_id=workspace_id)
+        if head is None:
+            return None
+        report = await self._reader.verify(workspace_id)
+        if not report.valid:
+            logger.error("not signing a checkpoint for %s: its audit trail does not verify", workspace_id)
+            return None
+        keys = self._server_keys.keys
+        previous = await AuditCheckpoint.filter(workspace_id=workspace_id).order_by("-id").first()
+        if previous is not None and previous.seq == head.seq and previous.head_hash == head.hash:
+            return self._signed(previous)
+        created_at = self._now()
+        previous_signature = previous.signature if previous else None
+        signature = keys.sign(checkpoint_document(workspace_id, head.seq, head.hash, created_at, previous_signature))
+        row = await AuditCheckpoint.create(
+            workspace_id=workspace_id,
+            seq=head.seq,
+            head_hash=head.hash,
+            created_at=created_at,
+            key_id=keys.signing_key_id,
+            previous_signature=previous_signature,
+            signature=signature,
+        )
+        return self._signed(row)
+
+    async def publish_all(self) -> int:
+        published = 0
+        for workspace_id in await AuditChainHead.all().values_list("workspace_id", flat=True):
+            if await self.publish(str(workspace_id)) is not None:
+                published += 1
+        return published
+
+    async def history(self, workspace_id: str, limit: int = 100) -> list[SignedCheckpoint]:
+        rows = await AuditCheckpoint.filter(workspace_id=workspace_id).order_by("-id").limit(limit)
+        return [self._signed(row) for row in rows]
+
+    def _signed(self, row: AuditCheckpoint) -> SignedCheckpoint:
+        keys = self._server_keys.keys
+        return SignedCheckpoint(
+            workspace_id=row.workspace_id,
+            seq=row.seq,
+            head_hash=row.head_hash,
+            created_at=row.created_at,
+            key_id=row.key_id,
+            public_key=keys.public_key_b64,
+            previous_signature=row.previous_signature,
+            signature=row.signature,
+        )

@@ -1,0 +1,237 @@
+"""Every service, wired together, and their start and stop.
+
+This is the composition root of the domain: the web application
+(graphql_api.app) builds its routes on a `Services`, and so do the commands
+that work on the database without serving (`strongroom rotation run-once`).
+Nothing here knows about HTTP or GraphQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pluggy
+
+from graphql_api import database
+from graphql_api.events import AUTHORITY_CHANNEL, EventBus, LocalPublisher, PostgresListener, PostgresNotifier
+from graphql_api.jobs import PeriodicJob
+from graphql_api.services.access import Authorizer, DenialRecorder
+from graphql_api.services.audit import AuditListener, AuditLog
+from graphql_api.services.audit_reader import AuditReader
+from graphql_api.services.audit_retention import AuditRetention
+from graphql_api.services.audit_sinks import SinkDispatcher
+from graphql_api.services.authority import AuthorityWatch
+from graphql_api.services.bootstrap import bootstrap
+from graphql_api.services.checkpoints import CheckpointService
+from graphql_api.services.envelope import Backends, Envelope
+from graphql_api.services.importer import DotenvImporter
+from graphql_api.services.key_rotation import KeyRotationService
+from graphql_api.services.notifications import NotificationOutbox
+from graphql_api.services.principals import PrincipalService
+from graphql_api.services.rotation import RotationService
+from graphql_api.services.secrets import SecretService
+from graphql_api.services.server_keys import ServerKeys
+from graphql_api.services.statistics import StatisticsService
+from graphql_api.services.tokens import TokenAuthenticator, TokenPolicy
+from graphql_api.services.value_reads import ValueReader
+from graphql_api.services.workspaces import WorkspaceService
+from graphql_api.settings import ConfigError, Settings
+from graphql_api.sql import Sql
+from plugins.interfaces import BackendStatus, PluginConfig
+from plugins.manager import (
+    build_plugin_manager,
+    collect_audit_sinks,
+    collect_encryption_backends,
+    collect_rotation_notifiers,
+    collect_value_generators,
+)
+
+logger = logging.getLogger("strongroom")
+
+Clock = Callable[[], datetime]
+
+# How often live subscriptions re-check their authority when nothing was
+# announced. PostgreSQL announces every change through triggers, so its tick
+# is only a backstop; an SQLite file can be edited by another process unseen.
+AUTHORITY_TICK_SQLITE = 0.5
+AUTHORITY_TICK_POSTGRES = 5.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    plugins: pluggy.PluginManager
+    backends: Backends
+    sql: Sql
+    server_keys: ServerKeys
+    audit: AuditLog
+    bus: EventBus
+    sinks: SinkDispatcher
+    retention: AuditRetention
+    denials: DenialRecorder
+    audit_reader: AuditReader
+    checkpoints: CheckpointService
+    secrets: SecretService
+    importer: DotenvImporter
+    key_rotation: KeyRotationService
+    rotation: RotationService
+    workspaces: WorkspaceService
+    principals: PrincipalService
+    statistics: StatisticsService
+    authenticator: TokenAuthenticator
+    authorizer: Authorizer
+    authority: AuthorityWatch
+    values: ValueReader
+    now: Clock
+    _listener: PostgresListener | None = field(default=None, repr=False)
+    _jobs: list[PeriodicJob] = field(default_factory=list, repr=False)
+
+    async def encryption_health(self) -> list[tuple[str, BackendStatus, datetime]]:
+        checked = []
+        for name, backend in self.backends.items():
+            try:
+                status = await backend.health()
+            except Exception as exc:  # a health probe reports, it does not fail the query
+                status = BackendStatus(healthy=False, key_id=None, error=type(exc).__name__)
+            checked.append((name, status, self.now()))
+        return checked
+
+    async def open(self, *, migrate: bool) -> str | None:
+        """Open the database and load the server key; then bootstrap.
+
+        Returns the bootstrap token to show once, if one was generated.
+        """
+        settings = self.settings
+        if migrate:
+            await database.migrate(settings)
+        await database.connect(settings)
+        await self.server_keys.load(on_create=self.audit_reader.upgrade_legacy_chains)
+        return await bootstrap(
+            self.workspaces, settings.bootstrap_token.reveal() if settings.bootstrap_token else None
+        )
+
+    async def start_background(self) -> None:
+        """The sinks, the cross-replica listener, the authority watch and the periodic jobs."""
+        settings = self.settings
+        await self.sinks.start()
+        if not settings.is_sqlite:
+            listener = PostgresListener(database.asyncpg_dsn(settings.database_url), self.bus, self.sql)
+            listener.on(AUTHORITY_CHANNEL, self.authority.changed_text)
+            listener.on_reconnect(self.authority.recheck_all)
+            await listener.start()
+            self._listener = listener
+        await self.authority.start()
+        self._jobs = [
+            PeriodicJob("audit-retention", settings.audit_purge_interval_seconds, self.retention.purge),
+            PeriodicJob("audit-checkpoints", self.checkpoints.interval_seconds, self.checkpoints.publish_all),
+            PeriodicJob("key-rotation-resume", 30, self.key_rotation.resume_abandoned, first_delay=1),
+            PeriodicJob("rotation-scheduler", settings.rotation_interval_seconds, self.rotation.run_once),
+        ]
+        for job in self._jobs:
+            job.start()
+
+    async def close(self) -> None:
+        for job in self._jobs:
+            await job.stop()
+        self._jobs = []
+        await self.authority.stop()
+        await self.key_rotation.stop()
+        await self.audit.drain()
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
+        await self.sinks.stop()
+        await self.rotation.outbox.aclose()
+        await self.backends.aclose()
+        await database.close()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    now: Clock = utc_now,
+    plugins: pluggy.PluginManager | None = None,
+) -> Services:
+    """Every service, wired; raises ConfigError for bad configuration."""
+    manager = plugins or build_plugin_manager()
+    config = PluginConfig(environ=settings.environ, data_dir=settings.data_dir, settings=settings)
+    try:
+        available = collect_encryption_backends(manager, config)
+    except ValueError as exc:
+        variable, _, message = str(exc).partition(": ")
+        raise ConfigError(variable if message else "SECRET_ENCRYPTION_BACKEND", message or str(exc)) from None
+    if settings.encryption_backend not in available:
+        names = ", ".join(sorted(available)) or "none"
+        raise ConfigError(
+            "SECRET_ENCRYPTION_BACKEND",
+            f"backend {settings.encryption_backend!r} is not available (configured backends: {names})",
+        )
+    backends = Backends(available, settings.encryption_backend)
+    try:
+        sinks = SinkDispatcher(collect_audit_sinks(manager, config))
+        generators = collect_value_generators(manager, config)
+        notifiers = collect_rotation_notifiers(manager, config)
+    except ValueError as exc:
+        variable, _, message = str(exc).partition(": ")
+        raise ConfigError(variable, message or str(exc)) from None
+    sql = Sql(database.connection_name(settings.database_url))
+    server_keys = ServerKeys(backends, now)
+    bus = EventBus()
+    # SQLite is one process: publish after commit. PostgreSQL may be many
+    # replicas: NOTIFY in the transaction, and every replica's listener publishes.
+    publisher: AuditListener = LocalPublisher(bus) if settings.is_sqlite else PostgresNotifier()
+    audit = AuditLog(enabled=settings.audit_enabled, now=now, server_keys=server_keys, listeners=[publisher, sinks])
+    envelope = Envelope(backends)
+    secrets = SecretService(
+        envelope=envelope, audit=audit, default_rotation_days=settings.rotation_days, now=now, sql=sql
+    )
+    authenticator = TokenAuthenticator(now, sql, TokenPolicy(settings.max_token_ttl), audit.touch_token)
+    authority = AuthorityWatch(
+        authenticator,
+        now,
+        tick_seconds=AUTHORITY_TICK_SQLITE if settings.is_sqlite else AUTHORITY_TICK_POSTGRES,
+    )
+    audit_reader = AuditReader(server_keys, sql)
+    denials = DenialRecorder(audit)
+    return Services(
+        settings=settings,
+        plugins=manager,
+        backends=backends,
+        sql=sql,
+        server_keys=server_keys,
+        audit=audit,
+        bus=bus,
+        sinks=sinks,
+        retention=AuditRetention(retention_days=settings.audit_retention_days, now=now, server_keys=server_keys),
+        denials=denials,
+        audit_reader=audit_reader,
+        checkpoints=CheckpointService(server_keys, audit_reader, now),
+        secrets=secrets,
+        importer=DotenvImporter(secrets=secrets, envelope=envelope, audit=audit),
+        key_rotation=KeyRotationService(
+            backends=backends, audit=audit, now=now, batch=settings.key_rotation_batch
+        ),
+        rotation=RotationService(
+            secrets=secrets,
+            envelope=envelope,
+            audit=audit,
+            outbox=NotificationOutbox(notifiers=notifiers, audit=audit, now=now),
+            generators=generators,
+            now=now,
+        ),
+        workspaces=WorkspaceService(audit),
+        principals=PrincipalService(audit, now, TokenPolicy(settings.max_token_ttl), authority),
+        statistics=StatisticsService(now),
+        authenticator=authenticator,
+        authorizer=Authorizer(),
+        authority=authority,
+        values=ValueReader(sql=sql, authenticator=authenticator, denials=denials, secrets=secrets),
+        now=now,
+    )
