@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql_api.logs import uvicorn_log_config
 from graphql_api.settings import Settings
 
 # The factory uvicorn imports in each worker process (`--workers N`): settings
@@ -44,4 +45,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "access_log": False,
         "ws_max_size": 1 << 20,
         "timeout_graceful_shutdown": 15,
+        # uvicorn's loggers propagate to the root handler set up by
+        # graphql_api.logs.configure (level, format and scrubbing in one place).
+        "log_config": uvicorn_log_config(),
     }

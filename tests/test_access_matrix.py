@@ -334,6 +334,9 @@ OPERATIONS: dict[str, Operation] = {
     "Query.secretValues": Operation(
         Need.VALUES, "query($ws: ID!) { secretValues(workspaceId: $ws) { secretId name version value } }", workspace_only
     ),
+    "Query.secretDigests": Operation(
+        Need.VALUES, "query($ws: ID!) { secretDigests(workspaceId: $ws) { secretId name version digest } }", workspace_only
+    ),
     "Query.rotationDue": Operation(
         Need.LIST, f"query($ws: ID!) {{ rotationDue(workspaceId: $ws, daysAhead: 365) {{ {SECRET_FIELDS} }} }}", workspace_only
     ),

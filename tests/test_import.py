@@ -10,7 +10,7 @@ from tests.harness import Server
 pytestmark = pytest.mark.asyncio
 
 IMPORT = """mutation($text: String!, $overwrite: Boolean) { importSecrets(workspaceId: "default", dotenv: $text, overwrite: $overwrite) {
-    created updated skipped secrets { name currentVersion secretType } } }"""
+    created updated skipped unchanged secrets { name currentVersion secretType rotationPolicy } } }"""
 VALUES = """{ secretValues(workspaceId: "default") { name value } }"""
 
 DOTENV = 'DB_URL="postgres://u:p@h/db?sslmode=require"\nAPI_KEY=abc#def\nMULTI="line1\nline2 \\"q\\""\nEMPTY=\n'
@@ -19,7 +19,14 @@ DOTENV = 'DB_URL="postgres://u:p@h/db?sslmode=require"\nAPI_KEY=abc#def\nMULTI="
 async def test_import_creates_secrets_with_exact_values(server: Server) -> None:
     result = (await server.data(IMPORT, {"text": DOTENV}))["importSecrets"]
     assert (result["created"], result["updated"], result["skipped"]) == (4, 0, 0)
-    assert {s["secretType"] for s in result["secrets"]} == {"GENERIC"}
+    # Types from names, as the seed says; a name that does not look secret is never rotated.
+    kinds = {s["name"]: (s["secretType"], s["rotationPolicy"]) for s in result["secrets"]}
+    assert kinds == {
+        "DB_URL": ("GENERIC", "MANUAL"),
+        "API_KEY": ("API_KEY", "AUTO_90_DAYS"),
+        "MULTI": ("GENERIC", "MANUAL"),
+        "EMPTY": ("GENERIC", "MANUAL"),
+    }
     values = {v["name"]: v["value"] for v in (await server.data(VALUES))["secretValues"]}
     assert values == {
         "DB_URL": "postgres://u:p@h/db?sslmode=require",
@@ -36,8 +43,10 @@ async def test_existing_names_are_skipped_unless_overwrite(server: Server) -> No
     skipped = (await server.data(IMPORT, {"text": "A=changed\nC=3\n"}))["importSecrets"]
     assert (skipped["created"], skipped["updated"], skipped["skipped"]) == (1, 0, 1)
     overwritten = (await server.data(IMPORT, {"text": "A=changed\nB=2\n", "overwrite": True}))["importSecrets"]
-    assert (overwritten["created"], overwritten["updated"], overwritten["skipped"]) == (0, 2, 0)
-    assert {s["name"]: s["currentVersion"] for s in overwritten["secrets"]} == {"A": 2, "B": 2}
+    # B's value is what it already was: no new version for it.
+    assert (overwritten["created"], overwritten["updated"], overwritten["skipped"], overwritten["unchanged"]) == (0, 1, 0, 1)
+    assert {s["name"]: s["currentVersion"] for s in overwritten["secrets"]} == {"A": 2}
+    assert (await Secret.get(name="B")).current_version == 1
     values = {v["name"]: v["value"] for v in (await server.data(VALUES))["secretValues"]}
     assert values == {"A": "changed", "B": "2", "C": "3"}
 

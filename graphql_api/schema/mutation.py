@@ -92,18 +92,28 @@ class Mutation:
 
     @strawberry.mutation
     async def import_secrets(
-        self, info: InfoT, workspace_id: strawberry.ID, dotenv: str, overwrite: bool | None = False
+        self,
+        info: InfoT,
+        workspace_id: strawberry.ID,
+        dotenv: str,
+        overwrite: bool | None = False,
+        dry_run: bool | None = False,
+        secret_type: types.SecretType | None = None,  # type: ignore[valid-type]  # strawberry.enum of a models enum
+        rotation_policy: types.RotationPolicy | None = None,  # type: ignore[valid-type]  # likewise
+        tags: list[str] | None = None,
     ) -> types.ImportResult:
         await info.context.authorize(Permission.WRITE_SECRETS, workspace_id)
         outcome = await info.context.services.importer.import_dotenv(
-            workspace_id, dotenv, bool(overwrite), info.context.actor
+            workspace_id,
+            dotenv,
+            bool(overwrite),
+            info.context.actor,
+            dry_run=bool(dry_run),
+            secret_type=secret_type,
+            rotation_policy=rotation_policy,
+            tags=tags or (),
         )
-        return types.ImportResult(
-            created=outcome.created,
-            updated=outcome.updated,
-            skipped=outcome.skipped,
-            secrets=[types.Secret.from_model(s) for s in outcome.secrets],
-        )
+        return types.ImportResult.from_outcome(workspace_id, outcome)
 
     @strawberry.mutation(description="superadmin: rewrap every data key under the current (or target) backend's newest key")
     async def rotate_encryption_key(self, info: InfoT, target_backend: str | None = None) -> types.KeyRotationResult:

@@ -98,6 +98,21 @@ class Query:
             for r in revealed
         ]
 
+    @strawberry.field(
+        description="keyed digests of active secrets' current values, to compare values (e.g. two workspaces) without revealing them"
+    )
+    async def secret_digests(
+        self, info: InfoT, workspace_id: strawberry.ID, names: list[str] | None = None
+    ) -> list[types.SecretDigest]:
+        await info.context.authorize(Permission.READ_VALUES, workspace_id)
+        services = info.context.services
+        found = await services.secrets.digests(
+            workspace_id, names, info.context.actor, services.server_keys.keys.value_digest
+        )
+        return [
+            types.SecretDigest(secret_id=strawberry.ID(str(i)), name=n, version=v, digest=d) for i, n, v, d in found
+        ]
+
     @strawberry.field
     async def rotation_due(self, info: InfoT, workspace_id: strawberry.ID, days_ahead: int | None = 7) -> list[types.Secret]:
         await info.context.authorize(Permission.LIST_SECRETS, workspace_id)

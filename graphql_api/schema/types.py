@@ -14,6 +14,7 @@ from strawberry.types import Info
 
 import models
 from graphql_api.context import Context
+from graphql_api.services import importer
 from graphql_api.services.audit import CommittedEvent
 from graphql_api.services.audit_reader import AuditPage
 from graphql_api.services.checkpoints import SignedCheckpoint
@@ -145,6 +146,14 @@ class SecretValue:
 
     def __repr__(self) -> str:
         return f"SecretValue(secret_id={self.secret_id}, name={self.name!r}, version={self.version})"
+
+
+@strawberry.type(description="a keyed digest of a secret's current value: equal values, equal digests (on this server)")
+class SecretDigest:
+    secret_id: strawberry.ID
+    name: str
+    version: int
+    digest: str = strawberry.field(description="hex HMAC-SHA256 of the value under the server's digest key")
 
 
 @strawberry.type
@@ -306,12 +315,49 @@ class GeneratedKey:
         return f"GeneratedKey(backend={self.backend!r})"
 
 
+ImportAction = strawberry.enum(importer.ImportAction, description="What an import does with one entry.")
+
+
+@strawberry.type(description="one entry of a .env import: what is (or would be) done, never its value")
+class ImportPlanEntry:
+    name: str
+    line: int
+    action: ImportAction  # type: ignore[valid-type]
+    secret_type: SecretType  # type: ignore[valid-type]
+    rotation_policy: RotationPolicy  # type: ignore[valid-type]
+
+
 @strawberry.type
 class ImportResult:
     created: int
     updated: int
     skipped: int
-    secrets: list[Secret]
+    unchanged: int = strawberry.field(description="entries whose value equals the current one (no new version)")
+    plan: list[ImportPlanEntry] = strawberry.field(description="every entry in file order")
+    secret_ids: strawberry.Private[list[UUID]]
+    workspace_id: strawberry.Private[str]
+
+    @strawberry.field(description="the secrets created or given a new version")
+    async def secrets(self, info: Info[Context, None]) -> list[Secret]:
+        rows = await info.context.services.secrets.by_ids(self.workspace_id, self.secret_ids)
+        return [Secret.from_model(row) for row in rows]
+
+    @classmethod
+    def from_outcome(cls, workspace_id: str, outcome: importer.ImportOutcome) -> ImportResult:
+        return cls(
+            created=outcome.created,
+            updated=outcome.updated,
+            skipped=outcome.skipped,
+            unchanged=outcome.unchanged,
+            plan=[
+                ImportPlanEntry(
+                    name=p.name, line=p.line, action=p.action, secret_type=p.secret_type, rotation_policy=p.rotation_policy
+                )
+                for p in outcome.plan
+            ],
+            secret_ids=outcome.secret_ids,
+            workspace_id=workspace_id,
+        )
 
 
 @strawberry.type

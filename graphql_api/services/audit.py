@@ -430,6 +430,20 @@ class AuditLog:
             collecting.extend(events)
         return events[0] if events else None
 
+    async def append_many(self, records: Sequence[AuditRecord], connection: BaseDBAsyncClient) -> list[CommittedEvent]:
+        """`append` for many events at once (one insert statement)."""
+        if not self.enabled or not records:
+            return []
+        try:
+            events = await self.chain.append([bounded(r) for r in records], connection)
+        except Exception as exc:
+            logger.error("audit write of %d events failed: %s", len(records), type(exc).__name__)
+            raise AuditUnavailable(UNAVAILABLE_MESSAGE) from None
+        collecting = self._collecting.get(id(connection))
+        if collecting is not None:
+            collecting.extend(events)
+        return events
+
     # ---- standalone events: group commit ----------------------------------
 
     async def record(self, records: Sequence[AuditRecord]) -> None:

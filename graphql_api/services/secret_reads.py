@@ -84,6 +84,14 @@ class SecretReader:
     async def get(self, workspace_id: str, secret_id: UUID) -> Secret | None:
         return await Secret.get_or_none(id=secret_id, workspace_id=workspace_id, destroyed_at=None)
 
+    async def by_ids(self, workspace_id: str, secret_ids: Sequence[UUID]) -> list[Secret]:
+        rows: list[Secret] = []
+        for start in range(0, len(secret_ids), 500):
+            chunk = list(secret_ids[start : start + 500])
+            rows += await Secret.filter(id__in=chunk, workspace_id=workspace_id, destroyed_at=None)
+        order = {secret_id: index for index, secret_id in enumerate(secret_ids)}
+        return sorted(rows, key=lambda row: order.get(row.id, 0))
+
     async def exists(self, workspace_id: str, secret_id: UUID) -> bool:
         return await Secret.exists(id=secret_id, workspace_id=workspace_id, destroyed_at=None)
 
@@ -216,6 +224,60 @@ class SecretReader:
             [AuditRecord(workspace_id, AuditAction.ACCESSED, actor, secret_id, details={"name": loaded.name, "version": number})]
         )
         return RevealedValue(secret_id, loaded.name or "", number, value)
+
+    async def current_values(self, workspace_id: str, secret_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """Current values of these secrets, for comparison inside the server
+        (import's "unchanged", digests); not audited as reads by themselves:
+        the caller records what it does with them."""
+        dialect = self._sql.dialect
+        values: dict[UUID, str] = {}
+        for start in range(0, len(secret_ids), 500):
+            chunk = list(secret_ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = await self._sql.fetch(
+                'SELECT s."id", s."name", s."is_active", s."current_version", v."version", v."ciphertext",'
+                ' v."wrapped_key", v."backend", v."key_id" FROM "secret" s JOIN "secret_version" v'
+                ' ON v."secret_id" = s."id" AND v."version" = s."current_version"'
+                f' WHERE s."workspace_id" = ? AND s."destroyed_at" IS NULL AND s."id" IN ({marks})',
+                [workspace_id, *[dialect.uuid_param(i) for i in chunk]],
+            )
+            for row in rows:
+                secret_id = dialect.uuid(row[0])
+                assert secret_id is not None
+                loaded = LoadedVersion.from_row(row, dialect, offset=1)
+                if loaded.ciphertext is None or loaded.wrapped_key is None or loaded.version is None:
+                    continue
+                values[secret_id] = await self._envelope.open(
+                    ciphertext=loaded.ciphertext,
+                    wrapped_key=loaded.wrapped_key,
+                    backend_name=loaded.backend or "",
+                    key_id=loaded.key_id or "",
+                    workspace_id=workspace_id,
+                    secret_id=secret_id,
+                    version=loaded.version,
+                )
+        return values
+
+    async def digests(
+        self, workspace_id: str, names: Sequence[str] | None, actor: Actor, digest: Callable[[str], str]
+    ) -> list[tuple[UUID, str, int, str]]:
+        """Keyed digests of active secrets' current values: (id, name, version,
+        digest), comparable across workspaces of this server, recorded as
+        COMPARED (a value was used, never revealed)."""
+        query = Secret.filter(workspace_id=workspace_id, destroyed_at=None, is_active=True)
+        if names is not None:
+            wanted = list(dict.fromkeys(validation.secret_name(n, f"names[{i}]") for i, n in enumerate(names)))
+            query = query.filter(name__in=wanted)
+        secrets = await query.order_by("name").only("id", "name", "current_version")
+        values = await self.current_values(workspace_id, [s.id for s in secrets])
+        found = [(s.id, s.name or "", s.current_version, digest(values[s.id])) for s in secrets if s.id in values]
+        await self._audit.record(
+            [
+                AuditRecord(workspace_id, AuditAction.COMPARED, actor, secret_id, details={"name": name, "version": version})
+                for secret_id, name, version, _ in found
+            ]
+        )
+        return found
 
     async def _record_failed_read(
         self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor, error: StrongroomError

@@ -10,6 +10,7 @@ backend never holds a database lock.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -266,6 +267,12 @@ class SecretService(SecretReader):
         The tombstone keeps the id (audit events refer to it) and nothing else
         of the secret: name, usage, tags and metadata are cleared, and the
         name may be used again.
+
+        Final on disk: on SQLite, secure_delete zeroes the old cells in the
+        database file and a TRUNCATE checkpoint right after the commit empties
+        the WAL, which still held the old pages; on PostgreSQL the old row
+        version stays in the table until VACUUM, which is started at once
+        (see the README, "Destroy", for what remains and why it is unreadable).
         """
         async with self._audit.transaction() as connection:
             secret = await self.lock(workspace_id, secret_id, connection)
@@ -294,6 +301,21 @@ class SecretService(SecretReader):
                 ),
                 connection,
             )
+        await self._scrub_after_destroy()
+
+    async def _scrub_after_destroy(self) -> None:
+        if self._sql.dialect.name == "sqlite":
+            for _attempt in range(20):
+                row = await self._sql.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+                if row is not None and int(row[0]) == 0:
+                    return
+                await asyncio.sleep(0.05)  # a reader held the WAL; try again
+            logger.warning("the WAL could not be truncated after a destroy; it will be at the next checkpoint")
+            return
+        try:
+            await self._sql.execute('VACUUM "secret_version"')
+        except Exception as exc:  # autovacuum will do it; the destroy itself is committed
+            logger.warning("VACUUM after a destroy failed: %s", type(exc).__name__)
 
     # ---- helpers -----------------------------------------------------------
 

@@ -32,6 +32,7 @@ from graphql_api.services.key_rotation import KeyRotationService
 from graphql_api.services.notifications import NotificationOutbox
 from graphql_api.services.principals import PrincipalService
 from graphql_api.services.rotation import RotationService
+from graphql_api.services.secret_store import SecretStore
 from graphql_api.services.secrets import SecretService
 from graphql_api.services.server_keys import ServerKeys
 from graphql_api.services.statistics import StatisticsService
@@ -214,7 +215,14 @@ def build_services(
         audit_reader=audit_reader,
         checkpoints=CheckpointService(server_keys, audit_reader, now),
         secrets=secrets,
-        importer=DotenvImporter(secrets=secrets, envelope=envelope, audit=audit),
+        importer=DotenvImporter(
+            secrets=secrets,
+            envelope=envelope,
+            audit=audit,
+            store=SecretStore(sql),
+            default_rotation_days=settings.rotation_days,
+            now=now,
+        ),
         key_rotation=KeyRotationService(
             backends=backends, audit=audit, now=now, batch=settings.key_rotation_batch
         ),
