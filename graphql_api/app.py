@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from graphql_api import database
 from graphql_api.execution import Engine
@@ -35,6 +36,32 @@ from graphql_api.websocket import GraphQLWebSocket
 logger = logging.getLogger("strongroom")
 
 __all__ = ["Services", "build_services", "create_app"]
+
+
+class StrongroomApp(Starlette):
+    """Starlette, with /graphql dispatched first.
+
+    Why: the GraphQL endpoint is the hot path, and Starlette's routing and
+    its two exception middlewares cost a tenth of a value read. The GraphQL
+    transports handle their own errors (a fixed INTERNAL answer, logged), so
+    they are called directly; every other route goes through Starlette.
+    """
+
+    graphql_http: GraphQLHTTP | None = None
+    graphql_ws: GraphQLWebSocket | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("path") == "/graphql":
+            kind = scope["type"]
+            if kind == "http" and self.graphql_http is not None:
+                scope["app"] = self
+                await self.graphql_http(scope, receive, send)
+                return
+            if kind == "websocket" and self.graphql_ws is not None:
+                scope["app"] = self
+                await self.graphql_ws(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -99,7 +126,7 @@ def create_app(
         report["status"] = "ready" if ready else "not ready"
         return JSONResponse(report, status_code=200 if ready else 503)
 
-    app = Starlette(
+    app = StrongroomApp(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -110,6 +137,8 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.graphql_http = graphql_http
+    app.graphql_ws = graphql_ws
     app.state.services = services
     app.state.engine = engine
     return app

@@ -221,17 +221,28 @@ def _has_bad_strings(value: Any, depth: int) -> bool:
     return False
 
 
+VariableTypes = tuple[tuple[Any, str, GraphQLInputType], ...]
+
+
+def variable_types(schema: GraphQLSchema, operation: OperationDefinitionNode) -> VariableTypes:
+    found = []
+    for definition in operation.variable_definitions or ():
+        type_ = type_from_ast(schema, definition.type)
+        if type_ is not None and is_input_type(type_):
+            found.append((definition, definition.variable.name.value, type_))
+    return tuple(found)
+
+
 def check_variables(
-    schema: GraphQLSchema, operation: OperationDefinitionNode, inputs: Mapping[str, Any]
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    inputs: Mapping[str, Any],
+    types: VariableTypes | None = None,
 ) -> list[GraphQLError]:
     """Errors for variables that do not fit their declared types, naming the
     variable, the path inside it and the expected type, never the value."""
     errors: list[GraphQLError] = []
-    for definition in operation.variable_definitions or ():
-        name = definition.variable.name.value
-        type_ = type_from_ast(schema, definition.type)
-        if type_ is None or not is_input_type(type_):
-            continue  # validation already reported it
+    for definition, name, type_ in types if types is not None else variable_types(schema, operation):
         if name not in inputs:
             if isinstance(type_, GraphQLNonNull) and definition.default_value is None:
                 errors.append(
@@ -329,6 +340,8 @@ class Prepared:
     operations: dict[str | None, OperationDefinitionNode] = field(default_factory=dict)
     # Filled by graphql_api.fast_path for operations it can run itself.
     plans: dict[str | None, Any] = field(default_factory=dict)
+    # Each operation's declared variables with their types, resolved once.
+    variables: dict[str | None, VariableTypes] = field(default_factory=dict)
 
     def operation(self, name: str | None) -> OperationDefinitionNode | GraphQLError:
         if name is not None:
@@ -419,6 +432,7 @@ class Engine:
             if isinstance(definition, OperationDefinitionNode):
                 operations[definition.name.value if definition.name else None] = definition
         prepared = Prepared(document, [], literals, operations)
+        prepared.variables = {name: variable_types(self.schema, op) for name, op in operations.items()}
         if self.planner is not None:
             for name, operation in operations.items():
                 plan = self.planner(self, prepared, operation)
@@ -459,15 +473,15 @@ class Engine:
         variables: Mapping[str, Any] | None,
     ) -> OperationDefinitionNode | Outcome:
         """The operation to run, or the request error that prevents it."""
-        redact = self.redactor(prepared, variables)
         if prepared.errors or prepared.document is None:
-            return self.request_error(prepared.errors, redact)
+            return self.request_error(prepared.errors, self.redactor(prepared, variables))
         operation = prepared.operation(operation_name)
         if isinstance(operation, GraphQLError):
-            return self.request_error([operation], redact)
-        problems = check_variables(self.schema, operation, variables or {})
+            return self.request_error([operation], self.redactor(prepared, variables))
+        name = operation.name.value if operation.name else None
+        problems = check_variables(self.schema, operation, variables or {}, prepared.variables.get(name))
         if problems:
-            return self.request_error(problems, redact)
+            return self.request_error(problems, self.redactor(prepared, variables))
         return operation
 
     async def execute(

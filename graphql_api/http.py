@@ -17,6 +17,7 @@ established for it alone.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from graphql_api.addresses import client_address
 from graphql_api.context import Context, Credentials
+from graphql_api.errors import INTERNAL_CODE, INTERNAL_MESSAGE
 from graphql_api.execution import MAX_VARIABLE_DEPTH, Engine, Outcome
 from graphql_api.services.wiring import Services
 
@@ -56,8 +58,14 @@ class RequestProblem(Exception):
         self.headers = dict(headers or {})
 
 
+_PROCESS = os.urandom(4).hex()
+_COUNTER = itertools.count(1)
+
+
 def request_id() -> str:
-    return os.urandom(8).hex()
+    """Unique per request: a random per-process prefix and a counter (no
+    system call per request)."""
+    return f"{_PROCESS}-{next(_COUNTER):x}"
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -192,6 +200,16 @@ class GraphQLHTTP:
                 media_type,
                 rid,
                 problem.headers,
+            )
+        except Exception as exc:
+            # Unexpected: logged with its traceback here, answered with a fixed message.
+            logger.error("unexpected %s serving /graphql", type(exc).__name__, exc_info=exc)
+            await self._send(
+                send,
+                500,
+                {"errors": [{"message": INTERNAL_MESSAGE, "extensions": {"code": INTERNAL_CODE}}]},
+                media_type,
+                rid,
             )
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:

@@ -95,6 +95,9 @@ class Settings:
     max_request_bytes: int = 16 * 1024 * 1024
     legacy_ws_enabled: bool = False
     db_pool_size: int = 10
+    dek_cache_backends: tuple[str, ...] = ("fernet",)
+    dek_cache_seconds: int = 300
+    dek_cache_uses: int = 10_000
     audit_purge_interval_seconds: int = 3600
     key_rotation_batch: int = 200
     rotation_interval_seconds: int = 60
@@ -224,6 +227,13 @@ def _parse(env: Mapping[str, str]) -> Settings:
                 "STRONGROOM_TRUSTED_PROXIES", "must be comma-separated IP addresses or networks (10.0.0.0/8)"
             ) from None
 
+    raw_cache = (text("STRONGROOM_DEK_CACHE", "fernet") or "fernet").lower()
+    dek_cache = () if raw_cache in ("none", "off", "false", "0") else tuple(
+        part.strip() for part in raw_cache.split(",") if part.strip()
+    )
+    if any(not name.replace("_", "").isalnum() for name in dek_cache):
+        raise ConfigError("STRONGROOM_DEK_CACHE", "must be comma-separated backend names, or none")
+
     def duration(name: str) -> timedelta | None:
         raw = text(name)
         if raw is None:
@@ -263,6 +273,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
         max_request_bytes=integer("STRONGROOM_MAX_REQUEST_BYTES", 16 * 1024 * 1024, minimum=64 * 1024, maximum=1 << 30),
         legacy_ws_enabled=boolean("STRONGROOM_LEGACY_WS", False),
         db_pool_size=integer("STRONGROOM_DB_POOL_SIZE", 10, maximum=200),
+        dek_cache_backends=dek_cache,
+        dek_cache_seconds=integer("STRONGROOM_DEK_CACHE_SECONDS", 300, maximum=86400),
+        dek_cache_uses=integer("STRONGROOM_DEK_CACHE_USES", 10_000, maximum=10_000_000),
         audit_purge_interval_seconds=integer("STRONGROOM_AUDIT_PURGE_INTERVAL", 3600, maximum=7 * 86400),
         key_rotation_batch=integer("STRONGROOM_KEY_ROTATION_BATCH", 200, maximum=10_000),
         rotation_interval_seconds=integer("STRONGROOM_ROTATION_INTERVAL", 60, maximum=86400),

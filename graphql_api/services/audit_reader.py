@@ -131,10 +131,29 @@ class AuditReader:
         """Recompute the chain from the oldest kept event to the head.
 
         The first event that does not fit is named (the newest kept event
-        when the end was cut off); `reason` says what is wrong.
+        when the end was cut off); `reason` says what is wrong. A retention
+        purge that moved the start of the chain while this ran is not a
+        finding: the check runs again from the new start.
         """
-        keys = self._server_keys.keys
+        for _attempt in range(3):
+            report, purged_through = await self._verify_once(workspace_id, checkpoint)
+            if report.valid:
+                return report
+            head = await AuditChainHead.get_or_none(workspace_id=workspace_id)
+            if head is None or head.purged_through_seq == purged_through:
+                return report
+        return report
+
+    async def _verify_once(
+        self, workspace_id: str, checkpoint: Checkpoint | None
+    ) -> tuple[IntegrityReport, int | None]:
         head = await AuditChainHead.get_or_none(workspace_id=workspace_id)
+        return await self._check(workspace_id, checkpoint, head), head.purged_through_seq if head else None
+
+    async def _check(
+        self, workspace_id: str, checkpoint: Checkpoint | None, head: AuditChainHead | None
+    ) -> IntegrityReport:
+        keys = self._server_keys.keys
         if head is None:
             if checkpoint is not None and checkpoint.seq > 0:
                 return IntegrityReport(False, 0, None, None, 0, "the workspace has no audit chain, but the checkpoint names one")
@@ -156,9 +175,11 @@ class AuditReader:
         expected_seq = head.purged_through_seq + 1
         checked = 0
         last: SecretAudit | None = None
-        while True:
+        while expected_seq <= head.seq:
+            # Only up to the head as read: events appended while this runs
+            # belong to a later head.
             batch = (
-                await SecretAudit.filter(workspace_id=workspace_id, seq__gte=expected_seq)
+                await SecretAudit.filter(workspace_id=workspace_id, seq__gte=expected_seq, seq__lte=head.seq)
                 .order_by("seq")
                 .limit(VERIFY_BATCH)
             )

@@ -11,6 +11,8 @@ Plaintext and DEKs live only in local variables of these functions.
 from __future__ import annotations
 
 import os
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -76,9 +78,61 @@ class Backends:
             await backend.aclose()
 
 
-class Envelope:
-    def __init__(self, backends: Backends) -> None:
+class DataKeyCache:
+    """Unwrapped data keys, kept for a while to skip the backend on hot reads.
+
+    Entries live at most `max_age` seconds and serve at most `max_uses`
+    reads, and only for the backends named in `backends` (settings:
+    STRONGROOM_DEK_CACHE, default "fernet"). Why Fernet by default and not
+    KMS or Vault: the Fernet keyring is in this process's memory anyway, so a
+    cached data key exposes nothing new, while for KMS and Vault the cache
+    would keep keys the process otherwise never holds for long, and would
+    hide reads from the provider's own log of every unwrap (and from a key
+    disabled there) for up to `max_age`. The key of an entry is the wrapped
+    key itself: a rewrapped or destroyed version can never hit a stale entry.
+    """
+
+    def __init__(self, backends: frozenset[str], max_age: float, max_uses: int, size: int = 10_000) -> None:
         self.backends = backends
+        self._max_age = max_age
+        self._max_uses = max_uses
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str, bytes], tuple[bytes, float, int]] = OrderedDict()
+        self.hits = 0
+
+    def __repr__(self) -> str:
+        return f"<DataKeyCache backends={sorted(self.backends)} entries={len(self._entries)}>"
+
+    def get(self, backend: str, key_id: str, wrapped: bytes) -> bytes | None:
+        if backend not in self.backends:
+            return None
+        slot = (backend, key_id, wrapped)
+        entry = self._entries.get(slot)
+        if entry is None:
+            return None
+        data_key, expires, uses = entry
+        if uses <= 0 or time.monotonic() >= expires:
+            del self._entries[slot]
+            return None
+        self._entries[slot] = (data_key, expires, uses - 1)
+        self.hits += 1
+        return data_key
+
+    def put(self, backend: str, key_id: str, wrapped: bytes, data_key: bytes) -> None:
+        if backend not in self.backends or self._max_uses <= 0:
+            return
+        self._entries[(backend, key_id, wrapped)] = (data_key, time.monotonic() + self._max_age, self._max_uses - 1)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class Envelope:
+    def __init__(self, backends: Backends, cache: DataKeyCache | None = None) -> None:
+        self.backends = backends
+        self.cache = cache or DataKeyCache(frozenset(), 0, 0)
 
     async def seal(
         self,
@@ -114,16 +168,19 @@ class Envelope:
         version: int,
     ) -> str:
         backend = self.backends.for_read(backend_name)
-        try:
-            data_key = await backend.unwrap(
-                WrappedKey(ciphertext=bytes(wrapped_key), key_id=key_id),
-                key_context(workspace_id, secret_id),
-            )
-        except Exception as exc:
-            raise BackendUnavailable(
-                f"encryption backend {backend_name!r} could not unwrap the data key of version "
-                f"{version} (key {key_id}): {_describe(exc)}"
-            ) from None
+        wrapped = bytes(wrapped_key)
+        data_key = self.cache.get(backend_name, key_id, wrapped)
+        if data_key is None:
+            try:
+                data_key = await backend.unwrap(
+                    WrappedKey(ciphertext=wrapped, key_id=key_id), key_context(workspace_id, secret_id)
+                )
+            except Exception as exc:
+                raise BackendUnavailable(
+                    f"encryption backend {backend_name!r} could not unwrap the data key of version "
+                    f"{version} (key {key_id}): {_describe(exc)}"
+                ) from None
+            self.cache.put(backend_name, key_id, wrapped, data_key)
         blob = bytes(ciphertext)
         try:
             plaintext = AESGCM(data_key).decrypt(

@@ -188,7 +188,7 @@ class SecretReader:
 
         A read that fails after authorization is recorded too (success false).
         """
-        row = await self._sql.fetchone(
+        row = await self._sql.read_one(
             _VERSION_FOR_VALUE, [version, self._sql.dialect.uuid_param(secret_id), workspace_id]
         )
         return await self.reveal_loaded(
@@ -234,7 +234,7 @@ class SecretReader:
         for start in range(0, len(secret_ids), 500):
             chunk = list(secret_ids[start : start + 500])
             marks = ", ".join("?" for _ in chunk)
-            rows = await self._sql.fetch(
+            rows = await self._sql.read(
                 'SELECT s."id", s."name", s."is_active", s."current_version", v."version", v."ciphertext",'
                 ' v."wrapped_key", v."backend", v."key_id" FROM "secret" s JOIN "secret_version" v'
                 ' ON v."secret_id" = s."id" AND v."version" = s."current_version"'

@@ -183,7 +183,7 @@ class TokenAuthenticator:
             raise
 
     async def authenticate_hash(self, token_hash: str) -> Identity:
-        rows = await self._sql.fetch(_AUTHENTICATE, [token_hash])
+        rows = await self._sql.read(_AUTHENTICATE, [token_hash])
         if not rows:
             raise Unauthenticated("invalid token")
         token = TokenRow.from_columns(rows[0], self._sql.dialect)

@@ -73,7 +73,7 @@ class ValueReader:
         dialect = self._sql.dialect
         with self._authenticator.throttled(caller.ip_address):
             token_hash = hash_token(bearer_token(caller.authorization))
-            row = await self._sql.fetchone(
+            row = await self._sql.read_one(
                 _READ, [workspace_id, workspace_id, dialect.uuid_param(secret_id), workspace_id, version, token_hash]
             )
             if row is None:

@@ -26,7 +26,7 @@ from graphql_api.services.audit_sinks import SinkDispatcher
 from graphql_api.services.authority import AuthorityWatch
 from graphql_api.services.bootstrap import bootstrap
 from graphql_api.services.checkpoints import CheckpointService
-from graphql_api.services.envelope import Backends, Envelope
+from graphql_api.services.envelope import Backends, DataKeyCache, Envelope
 from graphql_api.services.importer import DotenvImporter
 from graphql_api.services.key_rotation import KeyRotationService
 from graphql_api.services.notifications import NotificationOutbox
@@ -151,6 +151,7 @@ class Services:
         await self.sinks.stop()
         await self.rotation.outbox.aclose()
         await self.backends.aclose()
+        self.sql.close()
         await database.close()
 
 
@@ -182,14 +183,28 @@ def build_services(
     except ValueError as exc:
         variable, _, message = str(exc).partition(": ")
         raise ConfigError(variable, message or str(exc)) from None
-    sql = Sql(database.connection_name(settings.database_url))
+    sql = Sql(
+        database.connection_name(settings.database_url),
+        str(database.sqlite_path(settings.database_url)) if settings.is_sqlite else None,
+    )
     server_keys = ServerKeys(backends, now)
     bus = EventBus()
     # SQLite is one process: publish after commit. PostgreSQL may be many
     # replicas: NOTIFY in the transaction, and every replica's listener publishes.
     publisher: AuditListener = LocalPublisher(bus) if settings.is_sqlite else PostgresNotifier()
-    audit = AuditLog(enabled=settings.audit_enabled, now=now, server_keys=server_keys, listeners=[publisher, sinks])
-    envelope = Envelope(backends)
+    audit = AuditLog(
+        enabled=settings.audit_enabled,
+        now=now,
+        server_keys=server_keys,
+        listeners=[publisher, sinks],
+        connection_name=database.connection_name(settings.database_url),
+    )
+    envelope = Envelope(
+        backends,
+        DataKeyCache(
+            frozenset(settings.dek_cache_backends), settings.dek_cache_seconds, settings.dek_cache_uses
+        ),
+    )
     secrets = SecretService(
         envelope=envelope, audit=audit, default_rotation_days=settings.rotation_days, now=now, sql=sql
     )

@@ -12,6 +12,7 @@ secret: a wrapped key copied to another row fails even before AES-GCM would.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -39,7 +40,13 @@ def fernet_key_id(key: str) -> str:
 
 
 def context_digest(context: KeyContext) -> bytes:
-    canonical = json.dumps(dict(context), sort_keys=True, separators=(",", ":"))
+    return _digest(tuple(sorted(context.items())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(items: tuple[tuple[str, str], ...]) -> bytes:
+    # Cached: the same few contexts are digested on every read of a secret.
+    canonical = json.dumps(dict(items), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
