@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 ASSETS := graphql_api/static/graphiql/manifest.json
 
-.PHONY: install graphiql run migrate test test-sqlite schema check-contract lint clean
+.PHONY: install graphiql run migrate test test-sqlite schema check-contract lint clean bench
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-$(ASSETS): graphiql/package-lock.json graphiql/build.py
+$(ASSETS): graphiql/package-lock.json graphiql/build.py $(wildcard graphiql/page/*)
 	$(BIN)/python graphiql/build.py
 
 graphiql: $(INSTALLED) $(ASSETS)
@@ -26,7 +26,7 @@ run: install graphiql
 	$(BIN)/strongroom serve
 
 migrate: install
-	$(BIN)/strongroom migrate
+	$(BIN)/strongroom migrate --init
 
 test: install graphiql
 	$(BIN)/python -m pytest
@@ -39,6 +39,11 @@ schema: install
 
 check-contract: install
 	$(BIN)/python ../shared/tools/check_contract.py schema.graphql
+
+# Benchmarks (never part of `make test`): bench/README.md. BENCH_QUICK=1 for a
+# short run, BENCH_ONLY=read,write to pick scenarios; writes bench-results.json.
+bench: install
+	$(BIN)/python -m bench
 
 lint: install
 	$(BIN)/ruff check graphql_api plugins models tests

@@ -178,7 +178,8 @@ def _problem(
             return path, f"an object of type '{type_.name}'"
         for key in value:
             if key not in type_.fields:
-                return [*path, str(key)[:64]], f"no such field: '{type_.name}' has no field of this name"
+                # The unknown key is the client's text: named by position, not echoed.
+                return path, f"an object of type '{type_.name}' (it has a field '{type_.name}' does not define)"
         for name, field_ in type_.fields.items():
             if name in value:
                 found = _problem(value[name], field_.type, [*path, name], depth + 1)
@@ -319,7 +320,7 @@ def literal_strings(document: DocumentNode) -> list[str]:
     return found
 
 
-_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"")
+_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
 
 
 def syntax_error_message(error: GraphQLSyntaxError) -> str:

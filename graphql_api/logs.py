@@ -29,6 +29,10 @@ QUIET_LIBRARY_LOGGERS = (
     "websockets.server",
     "websockets.client",
     "uvicorn.protocols",
+    # uvicorn logs request headers (Authorization among them) and, through
+    # the websockets library, every frame (connection_init's token, values
+    # in `next`) on its error logger at DEBUG.
+    "uvicorn.error",
     "hpack",
     "httpcore",
     "httpx",

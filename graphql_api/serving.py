@@ -30,7 +30,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "host": settings.host,
         "port": settings.port,
-        "log_level": settings.log_level,
+        # Never DEBUG for uvicorn: at DEBUG it logs request headers
+        # (Authorization) and every websocket frame (tokens, values).
+        "log_level": "info" if settings.log_level == "debug" else settings.log_level,
         "lifespan": "on",
         # uvicorn never rewrites the client address: the application decides
         # which X-Forwarded-For / Forwarded hops to believe, from

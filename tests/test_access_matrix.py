@@ -129,6 +129,7 @@ DENIALS = """query($ws: ID!) { workspaceAudit(workspaceId: $ws, action: ACCESS_D
   edges { node { workspaceId action userId ipAddress userAgent success details } } } }"""
 AUDIT_EVENTS = """subscription($ws: ID!, $secretId: ID) { auditEvents(workspaceId: $ws, secretId: $secretId) {
   id workspaceId secretId action userId success details } }"""
+SECRET_CHANGES = """subscription($ws: ID!) { secretChanges(workspaceId: $ws) { secretId name action version } }"""
 
 
 def marker(workspace: str) -> str:
@@ -432,6 +433,7 @@ OPERATIONS: dict[str, Operation] = {
     "Mutation.revokeRole": Operation(Need.PRINCIPALS, REVOKE_ROLE, revoke_fresh_binding),
     # --- Subscription (run through schema.subscribe, see subscribe_case) --------
     "Subscription.auditEvents": Operation(Need.AUDIT, AUDIT_EVENTS, workspace_only),
+    "Subscription.secretChanges": Operation(Need.LIST, SECRET_CHANGES, workspace_only),
 }
 
 
@@ -525,15 +527,17 @@ def result_body(result: Any) -> dict[str, Any]:
     return {"data": result.data, "errors": errors}
 
 
-async def subscribe_case(world: World, variables: dict[str, Any], token: str, *, allowed: bool) -> dict[str, Any]:
+async def subscribe_case(
+    world: World, document: str, field: str, variables: dict[str, Any], token: str, *, allowed: bool
+) -> dict[str, Any]:
     """Subscribe as `token`; a refusal is the first result. An allowed
     subscription stays quiet for a moment; then a secret made in the
     workspace must arrive as a CREATED event. Answers a body like HTTP's,
-    with data.auditEvents the list of events seen."""
+    with data.<field> the list of events seen."""
     ws = variables["ws"]
     before = world.server.services.bus.subscriber_count
     stream = await world.schema.subscribe(
-        AUDIT_EVENTS, variable_values=variables, context_value=subscription_context(world, token)
+        document, variable_values=variables, context_value=subscription_context(world, token)
     )
     assert isinstance(stream, AsyncIterator), stream
     events: list[dict[str, Any]] = []
@@ -550,9 +554,9 @@ async def subscribe_case(world: World, variables: dict[str, Any], token: str, *,
             result, pending = pending.result(), None
             if result.errors:
                 return result_body(result)
-            events.append(result.data["auditEvents"])
+            events.append(result.data[field])
         if not allowed:
-            return {"data": {"auditEvents": events or "(subscription stayed open)"}, "errors": []}
+            return {"data": {field: events or "(subscription stayed open)"}, "errors": []}
         await subscribed(world, before)
         secret_id = await world.secret(ws)
         while not any(e["action"] == "CREATED" and e["secretId"] == secret_id for e in events):
@@ -565,8 +569,8 @@ async def subscribe_case(world: World, variables: dict[str, Any], token: str, *,
             pending = None
             if result.errors:
                 return result_body(result)
-            events.append(result.data["auditEvents"])
-        return {"data": {"auditEvents": events}, "errors": []}
+            events.append(result.data[field])
+        return {"data": {field: events}, "errors": []}
     finally:
         if pending is not None:
             pending.cancel()
@@ -586,7 +590,7 @@ async def run_column(world: World, column: str) -> tuple[list[str], dict[str, Co
             allowed = expected_allowed(column, op.need, ws)
             variables = await op.variables(world, ws)
             if key.startswith("Subscription."):
-                body = await subscribe_case(world, variables, token, allowed=allowed)
+                body = await subscribe_case(world, op.document, root_field(key), variables, token, allowed=allowed)
             else:
                 body = await http_case(world, op, variables, token)
             problem = judge(op, key, body, allowed=allowed, ws=ws, world=world)

@@ -2,19 +2,22 @@
 
 Why: bad configuration must stop `strongroom serve` before it serves, with
 exit status 2 and one line naming the variable to fix (no traceback, no
-echo of secret values), and `migrate` / `schema` must work from a bare shell.
+echo of secret values), `migrate` / `schema` must work from a bare shell, and
+the database commands must not create a database by accident.
 Every run uses a controlled environment (tests/process.py) in a temporary
 directory, so no `.env` or developer variable leaks in.
 """
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.process import clean_environ, run_strongroom
+from tests.process import GENERATED_TOKEN, clean_environ, run_strongroom, start_server
 
 EXIT_CONFIG = 2
 BAD_FERNET_KEY = "not-a-key"
@@ -93,14 +96,61 @@ def test_the_key_generation_command_the_error_suggests_exists(tmp_path: Path) ->
 
 def test_migrate_applies_once(tmp_path: Path) -> None:
     env = clean_environ(STRONGROOM_DATA_DIR=str(tmp_path / "data"))
-    first = run_strongroom(["migrate"], cwd=tmp_path, env=env)
+    first = run_strongroom(["migrate", "--init"], cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "applied 1 migration(s)" in first.stdout, first.stdout
+    assert re.search(r"applied [1-9][0-9]* migration\(s\)", first.stdout), first.stdout
     assert (tmp_path / "data" / "strongroom.db").is_file()
+    assert f"strongroom: database sqlite://{tmp_path / 'data' / 'strongroom.db'}" in first.stderr
     second = run_strongroom(["migrate"], cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "applied 0 migration(s)" in second.stdout, second.stdout
     assert "Traceback" not in first.stderr + second.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["migrate"], ["token", "bootstrap"], ["rotation", "run-once"]], ids=lambda c: "-".join(c)
+)
+def test_database_commands_refuse_to_create_a_database_without_init(tmp_path: Path, command: list[str]) -> None:
+    # Run from the wrong folder, they used to make a fresh empty database (and a token for it).
+    result = run_strongroom(command, cwd=tmp_path, env=clean_environ())
+    line = _assert_config_error(result.stdout, result.stderr, result.returncode, "STRONGROOM_DATA_DIR")
+    assert str(tmp_path / ".strongroom" / "strongroom.db") in line and "--init" in line
+    assert result.stdout == ""
+    assert not (tmp_path / ".strongroom").exists()
+    explicit = run_strongroom(command, cwd=tmp_path, env=clean_environ(DATABASE_URL=f"sqlite://{tmp_path}/x.db"))
+    _assert_config_error(explicit.stdout, explicit.stderr, explicit.returncode, "DATABASE_URL")
+
+
+def test_token_bootstrap_with_init_prints_the_token_alone_and_the_database_on_stderr(tmp_path: Path) -> None:
+    result = run_strongroom(["token", "bootstrap", "--init"], cwd=tmp_path, env=clean_environ())
+    assert result.returncode == 0, result.stderr
+    assert GENERATED_TOKEN.fullmatch(result.stdout.strip()), result.stdout
+    assert result.stderr.splitlines()[0] == f"strongroom: database sqlite://{tmp_path / '.strongroom' / 'strongroom.db'}"
+
+
+def test_serve_refuses_workers_on_sqlite(tmp_path: Path) -> None:
+    result = run_strongroom(["serve", "--workers", "2"], cwd=tmp_path, env=clean_environ())
+    _assert_config_error(result.stdout, result.stderr, result.returncode, "--workers")
+    assert not (tmp_path / ".strongroom").exists()
+
+
+def test_a_busy_port_stops_serve_before_it_bootstraps(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run_strongroom(["serve", "--port", str(port)], cwd=tmp_path, env=clean_environ())
+    line = _assert_config_error(busy.stdout, busy.stderr, busy.returncode, "STRONGROOM_PORT")
+    assert f"127.0.0.1:{port} is already in use" in line
+    # Nothing was created, so the first real start still prints the one-time token.
+    assert not (tmp_path / ".strongroom").exists()
+    server = start_server(cwd=tmp_path, env=clean_environ(), log_path=tmp_path / "server.log")
+    try:
+        server.wait_healthy()
+        assert GENERATED_TOKEN.search(server.output()), server.output()
+        assert f"serving on http://127.0.0.1:{server.port}/graphql" in server.output()
+    finally:
+        server.kill()
 
 
 def test_schema_prints_sdl(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from cryptography.fernet import Fernet
 from tortoise import connections
 
 from graphql_api.services.audit import Actor
-from models import AuditAction, KeyRotationJob, KeyRotationStatus, Secret, SecretAudit, SecretVersion
+from models import ServerKey, AuditAction, KeyRotationJob, KeyRotationStatus, Secret, SecretAudit, SecretVersion
 from plugins.builtin.fernet import fernet_key_id
 from plugins.manager import build_plugin_manager
 from plugins.memory import InMemoryBackend
@@ -322,6 +322,8 @@ async def test_migration_to_another_backend_and_back(database_url: str, tmp_path
 
         assert moved == {"backend": "memory", "keyId": "memory-key-2", "rewrapped": total, "remaining": 0}
         assert await live_keys() == {("memory", "memory-key-2")}
+        # The server key (audit chain, checkpoints, digests) moved with the data keys.
+        assert (await ServerKey.get(id="server")).backend == "memory"
         assert set(await Secret.all().values_list("encryption_backend", flat=True)) == {"memory"}
         assert await ciphertexts() == before_ciphertexts
         await assert_values(server, values)
@@ -351,6 +353,8 @@ async def test_migration_to_another_backend_and_back(database_url: str, tmp_path
         assert set(await Secret.all().values_list("encryption_backend", flat=True)) == {"fernet"}
         memory.available = False  # nothing needs it any more
         await assert_values(server, values)
+        assert (await ServerKey.get(id="server")).backend == "fernet"
+        assert (await server.data('{ auditIntegrity(workspaceId: "default") { valid } }'))["auditIntegrity"]["valid"]
         events = await SecretAudit.filter(action=AuditAction.KEY_ROTATED).order_by("seq")
         assert [e.details["backend"] for e in events] == ["memory", "fernet"]
 

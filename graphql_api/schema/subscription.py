@@ -38,3 +38,24 @@ class Subscription:
         finally:
             services.authority.release(lease)
             stream.close()
+
+    @strawberry.subscription(
+        description="changes to secrets' values (created, updated, rotated, rolled back, imported, deleted, restored, "
+        "destroyed) as they commit, for anyone who may list the workspace's secrets; names and versions only"
+    )
+    async def secret_changes(
+        self, info: Info[Context, None], workspace_id: strawberry.ID, names: list[str] | None = None
+    ) -> AsyncGenerator[types.SecretChange, None]:
+        wanted = set(names) if names is not None else None
+        identity = await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
+        services = info.context.services
+        stream = services.bus.subscribe(workspace_id)
+        lease = services.authority.hold(identity, Permission.LIST_SECRETS, workspace_id, stream.fail)
+        try:
+            async for event in stream:
+                change = types.SecretChange.from_event(event)
+                if change is not None and (wanted is None or change.name in wanted):
+                    yield change
+        finally:
+            services.authority.release(lease)
+            stream.close()

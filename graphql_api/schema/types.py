@@ -166,7 +166,11 @@ class SecretEdge:
 class SecretConnection:
     edges: list[SecretEdge]
     page_info: PageInfo
-    total_count: int
+    page: strawberry.Private[SecretPage]
+
+    @strawberry.field(description="how many secrets the listing holds in all (counted only when asked for)")
+    async def total_count(self, info: Info[Context, None]) -> int:
+        return await info.context.services.secrets.count(self.page.workspace_id, self.page.filter)
 
 
 @strawberry.type
@@ -204,6 +208,40 @@ class AuditEvent:
             hash=row.hash,
             seq=row.seq,
             prev_hash=row.prev_hash,
+        )
+
+
+VALUE_CHANGES = frozenset(
+    {
+        models.AuditAction.CREATED, models.AuditAction.UPDATED, models.AuditAction.ROTATED,
+        models.AuditAction.ROLLED_BACK, models.AuditAction.IMPORTED, models.AuditAction.DELETED,
+        models.AuditAction.RESTORED, models.AuditAction.DESTROYED,
+    }
+)
+
+
+@strawberry.type(description="a committed change to a secret's value or state (never who, from where, or the value)")
+class SecretChange:
+    secret_id: strawberry.ID
+    name: str
+    action: AuditAction  # type: ignore[valid-type]
+    version: int | None
+    created_at: datetime
+
+    @classmethod
+    def from_event(cls, event: AuditEventRow) -> SecretChange | None:
+        if event.action not in VALUE_CHANGES or event.secret_id is None or not event.success:
+            return None
+        details = event.details if isinstance(event.details, dict) else {}
+        if details.get("dry_run"):
+            return None
+        version = details.get("version")
+        return cls(
+            secret_id=strawberry.ID(str(event.secret_id)),
+            name=str(details.get("name") or ""),
+            action=event.action,
+            version=version if isinstance(version, int) else None,
+            created_at=event.created_at,
         )
 
 
@@ -421,7 +459,7 @@ def secret_connection(page: SecretPage) -> SecretConnection:
     return SecretConnection(
         edges=[SecretEdge(cursor=encode_cursor(s), node=Secret.from_model(s)) for s in page.secrets],
         page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        total_count=page.total_count,
+        page=page,
     )
 
 

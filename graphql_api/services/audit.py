@@ -38,7 +38,7 @@ import json
 import logging
 import math
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -256,10 +256,44 @@ _INSERT_EVENT = (
 )
 
 
+class MissingChain(Exception):
+    """A workspace's chain head is gone: nothing is appended (fail closed)."""
+
+    def __init__(self, workspace_id: str) -> None:
+        super().__init__(f"workspace {workspace_id!r} has no audit chain head")
+        self.workspace_id = workspace_id
+
+
+@dataclass
+class SqliteBatch:
+    """The statements of one SQLite group commit, ready to run."""
+
+    head_updates: list[list[Any]]  # new seq, hash, MAC, workspace, expected seq, expected hash
+    rows: list[list[Any]]
+    touched: list[list[Any]] = field(default_factory=list)
+
+    def run(self, connection: sqlite3.Connection) -> bool:
+        """Run in the connection's thread; False (nothing written) when a
+        head was not what the batch was computed against."""
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for values in self.head_updates:
+                if connection.execute(_GUARDED_HEAD_UPDATE, values).rowcount != 1:
+                    connection.execute("ROLLBACK")
+                    return False
+            connection.executemany(_INSERT_EVENT, self.rows)
+            if self.touched:
+                connection.executemany(_TOUCH_TOKEN, self.touched)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return True
+
+
 @dataclass
 class _ChainPlan:
     events: list[CommittedEvent]
-    new_heads: list[str]  # workspaces whose chain starts with these events
     head_updates: list[tuple[int, str, str, str]]  # seq, hash, head MAC, workspace
 
 
@@ -269,6 +303,7 @@ _START_HEAD = (
     ' "purged_through_hash", "head_mac", "purge_mac") VALUES (?, 0, ?, 0, ?, ?, ?)'
 )
 _UPDATE_HEAD = 'UPDATE "audit_chain_head" SET "seq" = ?, "hash" = ?, "head_mac" = ? WHERE "workspace_id" = ?'
+_GUARDED_HEAD_UPDATE = _UPDATE_HEAD + ' AND "seq" = ? AND "hash" = ?'
 _TOUCH_TOKEN = 'UPDATE "api_token" SET "last_used_at" = ? WHERE "id" = ?'
 
 
@@ -278,6 +313,10 @@ class AuditChain:
     def __init__(self, server_keys: ServerKeys, now: Callable[[], datetime]) -> None:
         self._server_keys = server_keys
         self._now = now
+        # The heads this process last committed (SQLite group commit): a hint
+        # only, checked by every guarded update, so a head moved by anyone
+        # else (a mutation, another process) costs a retry, never a fork.
+        self.known_heads: dict[str, tuple[int, str] | None] = {}
 
     def _start_values(self, workspace_id: str) -> list[Any]:
         keys = self._server_keys.keys
@@ -301,18 +340,20 @@ class AuditChain:
         by_workspace: dict[str, list[AuditRecord]] = {}
         for record in records:
             by_workspace.setdefault(record.workspace_id, []).append(record)
-        plan = _ChainPlan([], [], [])
+        plan = _ChainPlan([], [])
         for workspace_id in sorted(by_workspace):
             wanted = by_workspace[workspace_id]
             head = heads.get(workspace_id)
             if head is None:
+                # Every workspace starts its chain when it is created: no
+                # chain means no such workspace (a denial there is dropped),
+                # or a chain deleted behind Strongroom's back, which is never
+                # silently restarted from genesis.
                 wanted = [r for r in wanted if r.action is not AuditAction.ACCESS_DENIED]
                 if not wanted:
                     continue
-                plan.new_heads.append(workspace_id)
-                seq, prev = 0, GENESIS_HASH
-            else:
-                seq, prev = head
+                raise MissingChain(workspace_id)
+            seq, prev = head
             for record in wanted:
                 seq += 1
                 event = self._chain(record, seq, prev, keys)
@@ -332,40 +373,29 @@ class AuditChain:
             _count, found = await connection.execute_query(dialect.statement(_SELECT_HEAD + lock), [workspace_id])
             heads[workspace_id] = (int(found[0][0]), str(found[0][1])) if found else None
         plan = self.plan(records, heads)
-        for workspace_id in plan.new_heads:
-            await self.start(workspace_id, connection)
+        for workspace_id in heads:
+            self.known_heads.pop(workspace_id, None)  # this transaction may still roll back
         for update in plan.head_updates:
             await connection.execute_query(dialect.statement(_UPDATE_HEAD), list(update))
         if plan.events:
             await connection.execute_many(dialect.statement(_INSERT_EVENT), [_row(e, dialect) for e in plan.events])
         return plan.events
 
-    def commit_sqlite(
-        self, connection: sqlite3.Connection, records: Sequence[AuditRecord], touched: Mapping[UUID, datetime]
-    ) -> list[CommittedEvent]:
-        """One group-commit transaction on a raw SQLite connection, run whole
-        in the connection's own thread (see AuditLog._commit)."""
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            heads: dict[str, tuple[int, str] | None] = {}
-            for workspace_id in sorted({r.workspace_id for r in records}):
-                found = connection.execute(_SELECT_HEAD, [workspace_id]).fetchone()
-                heads[workspace_id] = (int(found[0]), str(found[1])) if found else None
-            plan = self.plan(records, heads)
-            for workspace_id in plan.new_heads:
-                connection.execute(_START_HEAD, self._start_values(workspace_id))
-            connection.executemany(_UPDATE_HEAD, [list(update) for update in plan.head_updates])
-            connection.executemany(_INSERT_EVENT, [_row(e, SQLITE) for e in plan.events])
-            if touched:
-                connection.executemany(
-                    _TOUCH_TOKEN,
-                    [[SQLITE.datetime_param(at), SQLITE.uuid_param(token)] for token, at in touched.items()],
-                )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        return plan.events
+    def prepared_sqlite_batch(
+        self, records: Sequence[AuditRecord], heads: Mapping[str, tuple[int, str] | None]
+    ) -> tuple[list[CommittedEvent], SqliteBatch]:
+        """Everything a batch computes (hashes, MACs, rows), done here, in the
+        event loop's thread, against `heads` as last known; the statements
+        then run in the database's thread without Python work in between."""
+        plan = self.plan(records, heads)
+        batch = SqliteBatch(
+            head_updates=[
+                [seq, hash_, mac, workspace_id, *(heads[workspace_id] or (0, GENESIS_HASH))]
+                for seq, hash_, mac, workspace_id in plan.head_updates
+            ],
+            rows=[_row(e, SQLITE) for e in plan.events],
+        )
+        return plan.events, batch
 
     def _chain(self, record: AuditRecord, seq: int, prev_hash: str, keys: DerivedKeys) -> CommittedEvent:
         event_id = uuid4()
@@ -425,6 +455,10 @@ def _row(event: CommittedEvent, dialect: Dialect) -> list[Any]:
 # ---- the log: transactions and group commit ---------------------------------
 
 
+async def _no_reads(statement: str, values: Sequence[Any]) -> list[Any]:
+    raise RuntimeError("AuditLog has no read access configured")
+
+
 @dataclass
 class _Waiting:
     records: Sequence[AuditRecord]
@@ -440,9 +474,11 @@ class AuditLog:
         server_keys: ServerKeys,
         listeners: Sequence[AuditListener] = (),
         connection_name: str | None = None,
+        sql_read: Callable[[str, Sequence[Any]], Awaitable[list[Any]]] | None = None,
     ) -> None:
         self.enabled = enabled
         self.connection_name = connection_name
+        self._sql_read = sql_read or _no_reads
         self._now = now
         self.chain = AuditChain(server_keys, now)
         self.listeners = list(listeners)
@@ -641,24 +677,47 @@ class AuditLog:
     async def _commit_sqlite(
         self, client: Any, records: Sequence[AuditRecord], touched: Mapping[UUID, datetime]
     ) -> list[CommittedEvent]:
-        """The whole batch transaction as one call into the SQLite connection's
-        thread, under the ORM's connection lock.
+        """The batch as one call into the SQLite connection's thread, under
+        the ORM's connection lock, with every hash computed beforehand.
 
-        Why: every statement through aiosqlite is a hand-off between the event
-        loop and its worker thread, and under load the two convoy on the GIL
-        (a hand-off measured at ~0.7 ms on one core); a batch was six of them.
-        This reaches into Tortoise's client (`_lock`, `_connection`) and
-        aiosqlite's `_execute`, both pinned in pyproject. On SQLite the
-        listeners' before_commit hooks have nothing to do (publishing happens
-        after commit), so none are called here.
+        Why: each statement through aiosqlite is a hand-off between the event
+        loop and the connection's thread, and Python work in that thread holds
+        the GIL while the loop waits for it (the two convoy: a batch of six
+        hand-offs cost milliseconds of stalls on one core). Here the chain is
+        computed in the loop against the heads last committed, and the
+        thread only runs statements, which release the GIL; a guarded head
+        update detects a head moved by anyone else, and the batch is then
+        computed again from the heads as they are. This reaches into
+        Tortoise's client (`_lock`, `_connection`) and aiosqlite's `_execute`,
+        both pinned in pyproject. On SQLite the listeners' before_commit hooks
+        have nothing to do (publishing happens after commit).
         """
-        async with client._lock:
-            if client._connection is None:
-                await client.create_connection(with_db=True)
-            aiosqlite_connection = client._connection
-            return await aiosqlite_connection._execute(
-                self.chain.commit_sqlite, aiosqlite_connection._conn, records, touched
-            )
+        chain = self.chain
+        workspaces = sorted({r.workspace_id for r in records})
+        touched_rows = [[SQLITE.datetime_param(at), SQLITE.uuid_param(token)] for token, at in touched.items()]
+        for _attempt in range(4):
+            missing = [w for w in workspaces if w not in chain.known_heads]
+            for workspace_id in missing:
+                row = await self._read_head(workspace_id)
+                chain.known_heads[workspace_id] = row
+            events, batch = chain.prepared_sqlite_batch(records, {w: chain.known_heads[w] for w in workspaces})
+            batch.touched = touched_rows
+            async with client._lock:
+                if client._connection is None:
+                    await client.create_connection(with_db=True)
+                aiosqlite_connection = client._connection
+                done = await aiosqlite_connection._execute(batch.run, aiosqlite_connection._conn)
+            if done:
+                for seq, hash_, _mac, workspace_id, *_expected in batch.head_updates:
+                    chain.known_heads[workspace_id] = (seq, hash_)
+                return events
+            for workspace_id in workspaces:
+                chain.known_heads.pop(workspace_id, None)
+        raise AuditUnavailable("the audit chain head kept moving; the events were not recorded")
+
+    async def _read_head(self, workspace_id: str) -> tuple[int, str] | None:
+        rows = await self._sql_read(_SELECT_HEAD, [workspace_id])
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
     def _announce(self, events: Sequence[CommittedEvent]) -> None:
         for listener in self.listeners if events else ():

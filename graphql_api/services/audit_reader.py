@@ -23,7 +23,7 @@ from graphql_api.errors import BadUserInput
 from graphql_api.services.audit import GENESIS_HASH, canonical_event, head_mac, purge_mac
 from graphql_api.services.server_keys import DerivedKeys, ServerKeys
 from graphql_api.sql import Sql, dialect_of_connection
-from models import AuditAction, AuditChainHead, SecretAudit
+from models import AuditAction, AuditChainHead, SecretAudit, Workspace
 
 MAX_PAGE_SIZE = 500
 VERIFY_BATCH = 1000
@@ -60,7 +60,7 @@ class Checkpoint:
 def _cursor(after: str | None) -> int | None:
     if after is None:
         return None
-    if not after.isdigit() or len(after) > 19 or int(after) > MAX_SEQ:
+    if not (after.isascii() and after.isdigit()) or len(after) > 19 or int(after) > MAX_SEQ:
         raise BadUserInput("after", "is not a cursor returned by this API")
     return int(after)
 
@@ -155,6 +155,9 @@ class AuditReader:
     ) -> IntegrityReport:
         keys = self._server_keys.keys
         if head is None:
+            if await Workspace.exists(id=workspace_id) or await SecretAudit.exists(workspace_id=workspace_id):
+                # Every workspace starts its chain when it is created.
+                return IntegrityReport(False, 0, None, None, None, "the workspace's audit chain head is missing")
             if checkpoint is not None and checkpoint.seq > 0:
                 return IntegrityReport(False, 0, None, None, 0, "the workspace has no audit chain, but the checkpoint names one")
             return IntegrityReport(True, 0, None, None, 0)

@@ -86,10 +86,13 @@ class AuthorityWatch:
         assert identity.token_hash is not None
         lease = Lease(identity.token_hash, identity.principal_id, permission, workspace_id, end)
         self._leases.add(lease)
+        loop = asyncio.get_running_loop()
         if identity.expires_at is not None:
             delay = max(0.0, (identity.expires_at - self._now()).total_seconds())
-            loop = asyncio.get_running_loop()
             lease.expiry_timer = loop.call_later(delay + 0.01, self._expired, lease)
+        # A change committed between this identity's lookup and now was
+        # announced to no lease: look once more, now that this one is held.
+        self._spawn(self._recheck([lease]))
         return lease
 
     def release(self, lease: Lease) -> None:

@@ -29,7 +29,7 @@ async def bootstrap(workspaces: WorkspaceService, fixed_token: str | None) -> st
     try:
         async with in_transaction():
             principal = await Principal.create(name=BOOTSTRAP_PRINCIPAL, is_superadmin=True)
-            token, _ = await issue_token(principal.id, BOOTSTRAP_TOKEN_NAME, token=fixed_token)
+            token, _ = await issue_token(principal.id, BOOTSTRAP_TOKEN_NAME, token=fixed_token, bootstrap=True)
     except IntegrityError:
         return None  # another replica bootstrapped at the same moment
     logger.info("created superadmin principal %r", BOOTSTRAP_PRINCIPAL)
@@ -50,5 +50,5 @@ async def reset_bootstrap_token(token: str | None = None) -> str:
             await principal.save(update_fields=["is_superadmin"])
         if await ApiToken.exists(token_hash=hash_token(token)):
             return token
-        await issue_token(principal.id, BOOTSTRAP_TOKEN_NAME, token=token)
+        await issue_token(principal.id, BOOTSTRAP_TOKEN_NAME, token=token, bootstrap=True)
     return token

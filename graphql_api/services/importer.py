@@ -29,6 +29,7 @@ from uuid import UUID, uuid4
 
 from tortoise.exceptions import IntegrityError
 
+from graphql_api.client import naming
 from graphql_api.errors import Conflict
 from graphql_api.services import validation
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
@@ -67,16 +68,9 @@ class ImportOutcome:
 
 
 def detect_secret_type(name: str) -> SecretType | None:
-    """The seed's rule: password, token, then key/secret/credential; None
-    for a name that does not look secret."""
-    lowered = name.lower()
-    if "password" in lowered or "passwd" in lowered:
-        return SecretType.DATABASE_CREDENTIAL
-    if "token" in lowered:
-        return SecretType.OAUTH_TOKEN
-    if "key" in lowered or "secret" in lowered or "credential" in lowered:
-        return SecretType.API_KEY
-    return None
+    """The seed's rule (graphql_api.client.naming, shared with the command
+    line's --from-env); None for a name that does not look secret."""
+    return SecretType(naming.detect_secret_type(name)) if naming.looks_secret(name) else None
 
 
 class DotenvImporter:

@@ -30,14 +30,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from tortoise.expressions import F, Q
+from tortoise.expressions import F
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from graphql_api.errors import BackendUnavailable, BadUserInput, StrongroomError
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
 from graphql_api.services.envelope import Backends, key_context
-from models import AuditAction, KeyRotationJob, KeyRotationStatus, Secret, SecretVersion, Workspace
+from graphql_api.services.secret_store import KeyStore, WrappedVersion
+from graphql_api.services.server_keys import ServerKeys
+from models import AuditAction, KeyRotationJob, KeyRotationStatus, Secret, Workspace
 from plugins.interfaces import KeyUnavailable, RotatableBackend, WrappedKey
 
 logger = logging.getLogger(__name__)
@@ -64,11 +66,20 @@ class RotationProgress:
 
 class KeyRotationService:
     def __init__(
-        self, *, backends: Backends, audit: AuditLog, now: Callable[[], datetime], batch: int = BATCH
+        self,
+        *,
+        backends: Backends,
+        audit: AuditLog,
+        now: Callable[[], datetime],
+        keys: KeyStore,
+        server_keys: ServerKeys,
+        batch: int = BATCH,
     ) -> None:
         self._backends = backends
         self._audit = audit
         self._now = now
+        self._keys = keys
+        self._server_keys = server_keys
         self._batch = batch
         self._workers: dict[UUID, asyncio.Task[None]] = {}
         # Finding or creating the job is serialized: concurrent calls rotate the key once.
@@ -111,7 +122,7 @@ class KeyRotationService:
             backend=job.target_backend,
             key_id=job.target_key_id,
             rewrapped=job.rewrapped,
-            remaining=await self._pending(job).count(),
+            remaining=await self._keys.count_pending(job.target_backend, job.target_key_id),
             status=job.status,
         )
 
@@ -153,18 +164,13 @@ class KeyRotationService:
             self._workers[job.id] = worker
         return worker
 
-    def _pending(self, job: KeyRotationJob) -> QuerySet[SecretVersion]:
-        return SecretVersion.filter(ciphertext__isnull=False).filter(
-            ~Q(backend=job.target_backend, key_id=job.target_key_id)
-        )
-
     async def _run(self, job_id: UUID, actor: Actor) -> None:
         job = await KeyRotationJob.get(id=job_id)
         try:
             while True:
                 moved = await self._batch_once(job)
                 if moved is None:  # end of a pass
-                    if await self._pending(job).count() == 0:
+                    if await self._keys.count_pending(job.target_backend, job.target_key_id) == 0:
                         break
                     job.last_version_id = 0  # written meanwhile under an old key: another pass
                     await self._save_progress(job, self._running(job))
@@ -179,6 +185,15 @@ class KeyRotationService:
             return
         except Exception as exc:
             job.status, job.error = KeyRotationStatus.FAILED, _reason(exc)
+            job.updated_at = self._now()
+            await self._running(job).update(status=job.status, error=job.error, updated_at=job.updated_at)
+            logger.error("key rotation %s failed: %s", job.id, job.error)
+            raise
+        try:
+            # The server key (audit chain, checkpoints, digests) moves with the data keys.
+            await self._server_keys.rewrap(self._backends.for_read(job.target_backend))
+        except Exception as exc:
+            job.status, job.error = KeyRotationStatus.FAILED, f"the server key could not be rewrapped: {_reason(exc)}"
             job.updated_at = self._now()
             await self._running(job).update(status=job.status, error=job.error, updated_at=job.updated_at)
             logger.error("key rotation %s failed: %s", job.id, job.error)
@@ -201,13 +216,7 @@ class KeyRotationService:
 
     async def _batch_once(self, job: KeyRotationJob) -> int | None:
         """Rewrap one batch after job.last_version_id; None when the pass is done."""
-        rows = (
-            await self._pending(job)
-            .filter(id__gt=job.last_version_id)
-            .order_by("id")
-            .limit(self._batch)
-            .prefetch_related("secret")
-        )
+        rows = await self._keys.pending(job.target_backend, job.target_key_id, job.last_version_id, self._batch)
         if not rows:
             return None
         target = self._backends.for_read(job.target_backend)
@@ -215,27 +224,29 @@ class KeyRotationService:
         # concurrently, bounded so a KMS or Vault is not flooded.
         limit = asyncio.Semaphore(REWRAP_CONCURRENCY)
 
-        async def rewrap(row: SecretVersion) -> tuple[SecretVersion, WrappedKey]:
-            context = key_context(row.secret.workspace_id, row.secret.id)  # type: ignore[attr-defined]
-            wrapped = WrappedKey(ciphertext=bytes(row.wrapped_key or b""), key_id=row.key_id)
+        async def rewrap(row: WrappedVersion) -> tuple[WrappedVersion, bytes, str]:
+            context = key_context(row.workspace_id, row.secret_id)
+            wrapped = WrappedKey(ciphertext=row.wrapped_key, key_id=row.key_id)
             async with limit:
                 try:
                     if row.backend == target.name and isinstance(target, RotatableBackend):
-                        return row, await target.rewrap(wrapped, context)
-                    source = self._backends.for_read(row.backend)
-                    return row, await target.wrap(await source.unwrap(wrapped, context), context)
+                        new = await target.rewrap(wrapped, context)
+                    else:
+                        source = self._backends.for_read(row.backend)
+                        new = await target.wrap(await source.unwrap(wrapped, context), context)
                 except BackendUnavailable:
                     raise
                 except Exception as exc:
                     raise BackendUnavailable(
-                        f"could not rewrap version {row.version} of secret {row.secret.id} "
+                        f"could not rewrap version {row.version} of secret {row.secret_id} "
                         f"(backend {row.backend!r}, key {row.key_id}): {_reason(exc)}"
                     ) from None
+            return row, new.ciphertext, new.key_id
 
         rewrapped = list(await asyncio.gather(*(rewrap(row) for row in rows)))
         # The target's current key moved since the job started (rotated elsewhere):
         # adopt the key the rewraps now produce, and revisit rows already done.
-        produced = rewrapped[-1][1].key_id
+        produced = rewrapped[-1][2]
         if produced != job.target_key_id:
             logger.info("key rotation %s: %s now wraps with %s (was %s)", job.id, target.name, produced, job.target_key_id)
             job.target_key_id, cursor = produced, 0
@@ -244,15 +255,11 @@ class KeyRotationService:
         async with in_transaction() as connection:
             # Secrets first, in id order, then versions: destroy and writers lock
             # the secret before its versions, so the same order cannot deadlock.
-            moved_secrets = sorted({row.secret.id for row, _ in rewrapped if row.secret.encryption_backend != target.name})
+            moved_secrets = sorted({row.secret_id for row, _w, _k in rewrapped if row.secret_backend != target.name})
             if moved_secrets:
                 await Secret.filter(id__in=moved_secrets).order_by("id").select_for_update().using_db(connection)
                 await Secret.filter(id__in=moved_secrets).using_db(connection).update(encryption_backend=target.name)
-            done = 0
-            for row, new in rewrapped:
-                done += await SecretVersion.filter(
-                    id=row.id, backend=row.backend, key_id=row.key_id, ciphertext__isnull=False
-                ).using_db(connection).update(wrapped_key=new.ciphertext, backend=target.name, key_id=new.key_id)
+            done = await self._keys.rewrite(connection, rewrapped, target.name)
             job.last_version_id = cursor
             await self._save_progress(job, self._running(job).using_db(connection), done)
         return done

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from graphql_api.errors import BadUserInput
+from graphql_api.services import validation
 from models import RotationPolicy, Secret, SecretType
 
 
@@ -58,7 +59,8 @@ class SecretFilter:
 class SecretPage:
     secrets: list[Secret]
     has_next_page: bool
-    total_count: int
+    workspace_id: str
+    filter: SecretFilter
 
     @property
     def end_cursor(self) -> str | None:
@@ -80,13 +82,22 @@ def encode_cursor(secret: Secret) -> str:
     return base64.urlsafe_b64encode(json.dumps({"n": secret.name}).encode()).decode()
 
 
+MAX_CURSOR_LENGTH = 512
+
+
 def decode_cursor(cursor: str, field: str = "after") -> str:
+    """The secret name a cursor of `encode_cursor` carries; anything else
+    (garbage, deep JSON, a name no secret could have) is BAD_USER_INPUT."""
+    refusal = BadUserInput(field, "is not a cursor returned by this API")
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise refusal
     try:
-        name = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))["n"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeEncodeError):
-        raise BadUserInput(field, "is not a cursor returned by this API") from None
-    if not isinstance(name, str):
-        raise BadUserInput(field, "is not a cursor returned by this API")
+        document = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        name = document["n"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeEncodeError, RecursionError):
+        raise refusal from None
+    if not isinstance(name, str) or not validation.is_secret_name(name):
+        raise refusal
     return name
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from tortoise.expressions import Q, Subquery
+from tortoise.queryset import QuerySet
 
 from graphql_api.errors import AuditUnavailable, BadUserInput, NotFound, StrongroomError
 from graphql_api.services import validation
@@ -132,8 +133,22 @@ class SecretReader:
     async def page(
         self, workspace_id: str, *, first: int, after: str | None, filter: SecretFilter, actor: Actor
     ) -> SecretPage:
+        """One keyset page, ordered by name; the total is counted only when
+        asked for (`count`), from the maintained per-workspace count when no
+        filter narrows it."""
         if not 1 <= first <= MAX_PAGE_SIZE:
             raise BadUserInput("first", f"must be between 1 and {MAX_PAGE_SIZE}")
+        query = self._filtered(workspace_id, filter)
+        if after is not None:
+            query = query.filter(name__gt=decode_cursor(after))
+        rows = await query.order_by("name").limit(first + 1)
+        page = SecretPage(secrets=rows[:first], has_next_page=len(rows) > first, workspace_id=workspace_id, filter=filter)
+        await self._audit.record(
+            [AuditRecord(workspace_id, AuditAction.LISTED, actor, details={"returned": len(page.secrets)})]
+        )
+        return page
+
+    def _filtered(self, workspace_id: str, filter: SecretFilter) -> QuerySet[Secret]:
         query = Secret.filter(workspace_id=workspace_id, destroyed_at=None)
         if not filter.include_inactive:
             query = query.filter(is_active=True)
@@ -144,15 +159,18 @@ class SecretReader:
         for tag in validation.tags(filter.tags, "filter.tags"):
             tagged = SecretTag.filter(workspace_id=workspace_id, tag=tag).values("secret_id")
             query = query.filter(id__in=Subquery(tagged))
-        total = await query.count()
-        if after is not None:
-            query = query.filter(name__gt=decode_cursor(after))
-        rows = await query.order_by("name").limit(first + 1)
-        page = SecretPage(secrets=rows[:first], has_next_page=len(rows) > first, total_count=total)
-        await self._audit.record(
-            [AuditRecord(workspace_id, AuditAction.LISTED, actor, details={"returned": len(page.secrets), "total": total})]
-        )
-        return page
+        return query
+
+    async def count(self, workspace_id: str, filter: SecretFilter) -> int:
+        """How many secrets a listing with `filter` holds in all."""
+        if filter.secret_type is None and not filter.name_contains and not filter.tags:
+            row = await self._sql.read_one(
+                'SELECT "active", "inactive" FROM "secret_count" WHERE "workspace_id" = ?', [workspace_id]
+            )
+            if row is None:
+                return 0
+            return int(row[0]) + (int(row[1]) if filter.include_inactive else 0)
+        return await self._filtered(workspace_id, filter).count()
 
     async def versions(self, secret_ids: Sequence[UUID]) -> dict[UUID, list[SecretVersion]]:
         grouped: dict[UUID, list[SecretVersion]] = {secret_id: [] for secret_id in secret_ids}

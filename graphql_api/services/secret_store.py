@@ -214,3 +214,92 @@ class SecretStore:
                 for r in rows
             ],
         )
+
+
+@dataclass(frozen=True)
+class WrappedVersion:
+    """A version's data key as wrapped, for key rotation (never its value)."""
+
+    id: int
+    version: int
+    secret_id: UUID
+    workspace_id: str
+    secret_backend: str
+    wrapped_key: bytes = field(repr=False)
+    backend: str
+    key_id: str
+
+
+_PENDING_REWRAP = (
+    'SELECT v."id", v."version", s."id", s."workspace_id", s."encryption_backend", v."wrapped_key", v."backend", v."key_id"'
+    ' FROM "secret_version" v JOIN "secret" s ON s."id" = v."secret_id"'
+    ' WHERE v."ciphertext" IS NOT NULL AND NOT (v."backend" = ? AND v."key_id" = ?) AND v."id" > ?'
+    ' ORDER BY v."id" LIMIT ?'
+)
+
+
+class KeyStore:
+    """Data keys as key rotation reads and rewrites them, a batch at a time."""
+
+    def __init__(self, sql: Sql) -> None:
+        self._sql = sql
+
+    async def pending(self, target_backend: str, target_key_id: str, after_id: int, limit: int) -> list[WrappedVersion]:
+        dialect = self._sql.dialect
+        rows = await self._sql.fetch(_PENDING_REWRAP, [target_backend, target_key_id, after_id, limit])
+        found = []
+        for row in rows:
+            secret_id = dialect.uuid(row[2])
+            assert secret_id is not None
+            found.append(
+                WrappedVersion(
+                    id=int(row[0]), version=int(row[1]), secret_id=secret_id, workspace_id=str(row[3]),
+                    secret_backend=str(row[4]), wrapped_key=bytes(row[5]), backend=str(row[6]), key_id=str(row[7]),
+                )
+            )
+        return found
+
+    async def count_pending(self, target_backend: str, target_key_id: str) -> int:
+        row = await self._sql.fetchone(
+            'SELECT COUNT(*) FROM "secret_version" WHERE "ciphertext" IS NOT NULL AND NOT ("backend" = ? AND "key_id" = ?)',
+            [target_backend, target_key_id],
+        )
+        return int(row[0]) if row else 0
+
+    async def rewrite(
+        self,
+        connection: BaseDBAsyncClient,
+        rewrapped: Sequence[tuple[WrappedVersion, bytes, str]],
+        target_backend: str,
+    ) -> int:
+        """Store the new wrapped keys (only where the row still holds what was
+        read: a concurrent write or destroy wins); returns how many changed."""
+        if not rewrapped:
+            return 0
+        dialect = dialect_of_connection(connection)
+        if dialect.name == "postgres":
+            values = ", ".join(
+                f"(${4 * i + 1}::bigint, ${4 * i + 2}::bytea, ${4 * i + 3}::varchar, ${4 * i + 4}::varchar)"
+                for i in range(len(rewrapped))
+            )
+            params: list[object] = []
+            for old, wrapped, key_id in rewrapped:
+                params += [old.id, wrapped, old.key_id, key_id]
+            count, _rows = await connection.execute_query(
+                f'UPDATE "secret_version" AS v SET "wrapped_key" = u.w, "backend" = ${len(params) + 1}, "key_id" = u.k'
+                f' FROM (VALUES {values}) AS u(id, w, old_key, k)'
+                f' WHERE v."id" = u.id AND v."key_id" = u.old_key AND v."ciphertext" IS NOT NULL'
+                f' AND v."backend" = ANY(${len(params) + 2})',
+                [*params, target_backend, sorted({old.backend for old, _w, _k in rewrapped})],
+            )
+            return int(count)
+        # One executemany; SQLite's total_changes() before and after counts it
+        # (the transaction holds the connection, so nothing else is counted).
+        _n, before = await connection.execute_query("SELECT total_changes()", [])
+        await connection.execute_many(
+            'UPDATE "secret_version" SET "wrapped_key" = ?, "backend" = ?, "key_id" = ?'
+            ' WHERE "id" = ? AND "backend" = ? AND "key_id" = ? AND "ciphertext" IS NOT NULL',
+            [[wrapped, target_backend, key_id, old.id, old.backend, old.key_id] for old, wrapped, key_id in rewrapped],
+        )
+        _n, after = await connection.execute_query("SELECT total_changes()", [])
+        return int(after[0][0]) - int(before[0][0])

@@ -23,6 +23,10 @@ MAX_WORKSPACE_NAME_LENGTH = 200
 MAX_PRINCIPAL_NAME_LENGTH = 128
 
 
+def is_secret_name(name: str) -> bool:
+    return SECRET_NAME.fullmatch(name) is not None
+
+
 def secret_name(name: str, field: str = "input.name") -> str:
     if not SECRET_NAME.fullmatch(name):
         raise BadUserInput(

@@ -32,7 +32,7 @@ from graphql_api.services.key_rotation import KeyRotationService
 from graphql_api.services.notifications import NotificationOutbox
 from graphql_api.services.principals import PrincipalService
 from graphql_api.services.rotation import RotationService
-from graphql_api.services.secret_store import SecretStore
+from graphql_api.services.secret_store import KeyStore, SecretStore
 from graphql_api.services.secrets import SecretService
 from graphql_api.services.server_keys import ServerKeys
 from graphql_api.services.statistics import StatisticsService
@@ -41,6 +41,7 @@ from graphql_api.services.value_reads import ValueReader
 from graphql_api.services.workspaces import WorkspaceService
 from graphql_api.settings import ConfigError, Settings
 from graphql_api.sql import Sql
+from models import SecretAudit
 from plugins.interfaces import BackendStatus, PluginConfig
 from plugins.manager import (
     build_plugin_manager,
@@ -104,8 +105,10 @@ class Services:
             checked.append((name, status, self.now()))
         return checked
 
-    async def open(self, *, migrate: bool) -> str | None:
-        """Open the database and load the server key; then bootstrap.
+    async def open(self, *, migrate: bool, bootstrap_admin: bool = True) -> str | None:
+        """Open the database and load the server key; then bootstrap the first
+        superadmin (the server does; a command working on the database, which
+        could not show the token to anyone, does not).
 
         Returns the bootstrap token to show once, if one was generated.
         """
@@ -113,10 +116,35 @@ class Services:
         if migrate:
             await database.migrate(settings)
         await database.connect(settings)
-        await self.server_keys.load(on_create=self.audit_reader.upgrade_legacy_chains)
+        await self.server_keys.load(on_create=self._warn_of_an_older_trail)
+        if not bootstrap_admin:
+            await self.workspaces.ensure_default()
+            return None
         return await bootstrap(
             self.workspaces, settings.bootstrap_token.reveal() if settings.bootstrap_token else None
         )
+
+    async def _warn_of_an_older_trail(self, connection: object, keys: object) -> None:
+        """A new server key over an existing audit trail: its events cannot be
+        verified under the new key. Nothing is re-chained automatically (that
+        would let anyone who deletes the key row launder a rewritten trail);
+        the operator decides (`strongroom audit rechain-legacy`)."""
+        if await SecretAudit.exists():
+            logger.error(
+                "a new server key was created, but the audit trail already holds events: they were written "
+                "before the keyed chain (an upgrade from Strongroom 0.1: run `strongroom audit rechain-legacy` "
+                "once) or under a server key that was lost or deleted (restore the server_key row from a backup); "
+                "until then auditIntegrity reports them invalid"
+            )
+
+    async def rechain_legacy_audit(self) -> int:
+        """Re-chain, under the server key, every trail written before the keyed
+        chain that still verifies under the unkeyed hash; returns how many
+        events. An operator's decision, run once after upgrading from 0.1."""
+        from tortoise.transactions import in_transaction
+
+        async with in_transaction() as connection:
+            return await self.audit_reader.upgrade_legacy_chains(connection, self.server_keys.keys)
 
     async def start_background(self) -> None:
         """The sinks, the cross-replica listener, the authority watch and the periodic jobs."""
@@ -198,6 +226,7 @@ def build_services(
         server_keys=server_keys,
         listeners=[publisher, sinks],
         connection_name=database.connection_name(settings.database_url),
+        sql_read=sql.read,
     )
     envelope = Envelope(
         backends,
@@ -239,7 +268,12 @@ def build_services(
             now=now,
         ),
         key_rotation=KeyRotationService(
-            backends=backends, audit=audit, now=now, batch=settings.key_rotation_batch
+            backends=backends,
+            audit=audit,
+            now=now,
+            keys=KeyStore(sql),
+            server_keys=server_keys,
+            batch=settings.key_rotation_batch,
         ),
         rotation=RotationService(
             secrets=secrets,

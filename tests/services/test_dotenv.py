@@ -1,73 +1,54 @@
+"""The server's side of the .env grammar: problems become BadUserInput on the
+`dotenv` field, naming line numbers and never a value; the per-call limits
+of importSecrets apply. (The grammar itself: tests/client/test_dotenv_grammar.py.)"""
+
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from graphql_api.errors import BadUserInput
-from graphql_api.services.dotenv import format_dotenv, parse_dotenv
-
-SAMPLE = (
-    "# a comment\n"
-    "\n"
-    "export PLAIN=value\n"
-    "SPACED = two words   # inline comment\n"
-    "HASH_IN_VALUE=a#b\n"
-    "SINGLE='literal $HOME \\n stays'\n"
-    'DOUBLE="tab\\there \\"quoted\\" back\\\\slash \\$NOT"\n'
-    'MULTI="first\n'
-    'second"\n'
-    "EMPTY=\n"
-    'INTERP="${NOT_EXPANDED}"\n'
-    "CRLF=windows\r\n"
-    "DUP=old\n"
-    "DUP=new\n"
-)
+from graphql_api.services import dotenv
 
 
-def test_sample_parses_exactly() -> None:
-    parsed = {e.name: e.value for e in parse_dotenv(SAMPLE)}
-    assert parsed == {
-        "PLAIN": "value",
-        "SPACED": "two words",
-        "HASH_IN_VALUE": "a#b",
-        "SINGLE": "literal $HOME \\n stays",
-        "DOUBLE": 'tab\there "quoted" back\\slash $NOT',
-        "MULTI": "first\nsecond",
-        "EMPTY": "",
-        "INTERP": "${NOT_EXPANDED}",
-        "CRLF": "windows",
-        "DUP": "new",
-    }
-
-
-def test_line_numbers_follow_multiline_values() -> None:
-    lines = {e.name: e.line for e in parse_dotenv(SAMPLE)}
-    assert lines["MULTI"] == 8 and lines["EMPTY"] == 10
+def test_parses_with_the_shared_grammar() -> None:
+    entries = dotenv.parse_dotenv("\ufeffexport A='x y'\rB=\"1\\n2\"\r\nC=`c`\n")
+    assert [(e.name, e.value, e.line) for e in entries] == [("A", "x y", 1), ("B", "1\n2", 2), ("C", "c", 3)]
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("NOVALUE\n", "line 1: expected KEY=VALUE"),
-        ("A=1\n1BAD=2\n", "line 2"),
-        ('A="never closed\nB=2\n', "line 1: the double quote is never closed"),
-        ("A='x' trailing\n", "line 1: unexpected text"),
+        ("NOVALUE\n", "dotenv: line 1: expected KEY=VALUE"),
+        ("A=1\n1BAD=2\n", "dotenv: line 2: the name before '=' is not a variable name"),
+        ('A="never closed sk_live_1\nB=2\n', "dotenv: line 1: the double quote is never closed"),
+        ("A='x' trailing\n", "dotenv: line 1: unexpected text after the closing quote"),
+        ("A=sk_live_1\nB=2\nA=sk_live_2\n", "dotenv: line 3: A is already set on line 1"),
     ],
 )
 def test_errors_name_the_line_and_never_the_value(text: str, message: str) -> None:
     with pytest.raises(BadUserInput) as caught:
-        parse_dotenv(text)
-    assert message in str(caught.value) and caught.value.field == "dotenv"
-    assert "never closed\nB" not in str(caught.value)
+        dotenv.parse_dotenv(text)
+    assert str(caught.value).startswith(message) and caught.value.field == "dotenv"
+    assert "sk_live" not in str(caught.value)
 
 
-names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True)
-values = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=60)
+def test_every_problem_is_named_at_once() -> None:
+    with pytest.raises(BadUserInput) as caught:
+        dotenv.parse_dotenv("A\nB=1\nC\nB=2\n")
+    assert str(caught.value) == (
+        "dotenv: line 1: expected KEY=VALUE; line 3: expected KEY=VALUE; line 4: B is already set on line 2"
+    )
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.dictionaries(names, values, max_size=8))
-def test_format_then_parse_is_lossless(pairs: dict[str, str]) -> None:
-    parsed = parse_dotenv(format_dotenv(list(pairs.items())))
-    assert {e.name: e.value for e in parsed} == pairs
+def test_size_and_entry_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dotenv, "MAX_DOTENV_BYTES", 10)
+    with pytest.raises(BadUserInput, match="larger than 10 bytes"):
+        dotenv.parse_dotenv("A=0123456789\n")
+    monkeypatch.setattr(dotenv, "MAX_DOTENV_BYTES", 1 << 20)
+    monkeypatch.setattr(dotenv, "MAX_ENTRIES", 2)
+    with pytest.raises(BadUserInput, match="more than 2 variables"):
+        dotenv.parse_dotenv("A=1\nB=2\nC=3\n")
+
+
+def test_the_limits_are_the_api_contract() -> None:
+    assert dotenv.MAX_ENTRIES == 50_000 and dotenv.MAX_DOTENV_BYTES == 16 * 1024 * 1024

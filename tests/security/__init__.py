@@ -1,0 +1,1 @@
+"""Attacks on the request path: each test asserts one security guarantee."""
