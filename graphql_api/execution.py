@@ -457,9 +457,9 @@ class Engine:
     def format_errors(self, errors: Sequence[GraphQLError], redact: Redactor) -> list[dict[str, Any]]:
         """Mapped to codes; GraphQL's own messages (not our domain errors,
         which are written to name fields and ids, never values) redacted."""
-        formatted = []
+        formatted: list[dict[str, Any]] = []
         for error in errors:
-            mapped = map_error(error).formatted
+            mapped: dict[str, Any] = dict(map_error(error).formatted)
             if not isinstance(error.original_error, StrongroomError):
                 mapped["message"] = redact(mapped["message"])
             formatted.append(mapped)
@@ -499,7 +499,7 @@ class Engine:
             context_value=context,
             variable_values=dict(variables or {}),
             operation_name=operation.name.value if operation.name else None,
-            is_awaitable=optimized_is_awaitable,
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]  # a bool-returning TypeGuard in all but name
             hide_suggestions=self.hide_suggestions,
         )
         if optimized_is_awaitable(result):

@@ -19,6 +19,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from datetime import datetime as _datetime  # `Dialect.datetime` shadows the name in the class body
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -55,10 +56,7 @@ class Dialect:
     def datetime(value: object) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, datetime):
-            moment = value
-        else:
-            moment = datetime.fromisoformat(str(value))
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     @staticmethod
@@ -71,7 +69,7 @@ class Dialect:
     def bool_param(self, value: bool) -> object:
         return 1 if value else 0
 
-    def datetime_param(self, value: datetime | None) -> object:
+    def datetime_param(self, value: _datetime | None) -> object:
         # The format Tortoise writes for SQLite (isoformat with a space).
         return None if value is None else value.isoformat(" ")
 
@@ -91,7 +89,7 @@ class PostgresDialect(Dialect):
     def bool_param(self, value: bool) -> object:
         return value
 
-    def datetime_param(self, value: datetime | None) -> object:
+    def datetime_param(self, value: _datetime | None) -> object:
         return value
 
     def json_param(self, text: str) -> object:
@@ -178,7 +176,7 @@ class Sql:
         connection = using or self.connection
         dialect = dialect_of_connection(connection)
         _count, rows = await connection.execute_query(dialect.statement(statement), list(values))
-        return list(rows)
+        return [tuple(row) if not isinstance(row, tuple) else row for row in rows]  # sqlite3.Row / asyncpg Record
 
     async def fetchone(
         self, statement: str, values: Sequence[Any] = (), *, using: BaseDBAsyncClient | None = None

@@ -225,7 +225,10 @@ class GraphQLWebSocket:
             return
         task = asyncio.create_task(self._operation(connection, operation_id, payload["query"], variables, operation_name))
         connection.operations[operation_id] = task
-        task.add_done_callback(lambda _t, op=operation_id: connection.operations.pop(op, None))
+        def forget(_done: asyncio.Task[None], op: str = operation_id) -> None:
+            connection.operations.pop(op, None)
+
+        task.add_done_callback(forget)
 
     # ---- one operation ----------------------------------------------------------
 
@@ -340,7 +343,6 @@ def _error(message: str) -> dict[str, Any]:
     return {"message": message, "extensions": {"code": "BAD_USER_INPUT"}}
 
 
-def _formatted(exc: BaseException) -> dict[str, Any]:
+def _formatted(exc: Exception) -> dict[str, Any]:
     error = GraphQLError(str(exc), original_error=exc)
-    formatted: dict[str, Any] = map_error(error).formatted
-    return formatted
+    return dict(map_error(error).formatted)

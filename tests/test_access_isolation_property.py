@@ -212,7 +212,7 @@ class Model:
         superadmin and for itself, else only those where the viewer is ADMIN
         (a workspace admin never learns of another tenant's bindings)."""
         every = sorted(self.roles[actor].items())
-        if viewer is None or viewer == SUPER or viewer == actor:
+        if viewer in (None, SUPER, actor):
             return [{"workspaceId": w, "role": r} for w, r in every]
         return [{"workspaceId": w, "role": r} for w, r in every if self.roles[viewer].get(w) == "ADMIN"]
 

@@ -19,7 +19,7 @@ import httpx
 from graphql_api.client import operations as ops
 from graphql_api.client.config import ClientSettings
 from graphql_api.client.environment import environment_variables
-from graphql_api.client.live import AsyncAuditTail
+from graphql_api.client.live import AsyncAuditTail, SubscriptionProtocol
 from graphql_api.client.models import (
     ApiToken,
     AuditCheckpoint,

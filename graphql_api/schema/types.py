@@ -202,7 +202,7 @@ class AuditEvent:
             user_id=_id(row.user_id),
             ip_address=row.ip_address,
             user_agent=row.user_agent,
-            details=row.details,
+            details=row.details,  # type: ignore[arg-type]  # JSON scalar: any JSON value
             success=row.success,
             created_at=row.created_at,
             hash=row.hash,

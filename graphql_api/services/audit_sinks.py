@@ -14,7 +14,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from models import SecretAudit
+from graphql_api.services.audit import CommittedEvent
 from plugins.interfaces import AuditSink
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ QUEUE_SIZE = 10_000
 BATCH = 500
 
 
-def event_document(event: SecretAudit) -> dict[str, Any]:
+def event_document(event: CommittedEvent) -> dict[str, Any]:
     return {
         "id": str(event.id),
         "seq": event.seq,
@@ -71,10 +71,10 @@ class SinkDispatcher:
             except Exception as exc:
                 logger.error("audit sink %s failed to close: %s", sink.name, type(exc).__name__)
 
-    async def before_commit(self, events: Sequence[SecretAudit], connection: BaseDBAsyncClient) -> None:
+    async def before_commit(self, events: Sequence[CommittedEvent], connection: BaseDBAsyncClient) -> None:
         return None
 
-    def after_commit(self, events: Sequence[SecretAudit]) -> None:
+    def after_commit(self, events: Sequence[CommittedEvent]) -> None:
         if not self._queues:
             return
         documents = [event_document(event) for event in events]

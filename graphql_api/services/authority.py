@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from graphql_api.errors import Forbidden, StrongroomError, Unauthenticated
@@ -135,8 +136,8 @@ class AuthorityWatch:
         lease.expiry_timer = None
         self._spawn(self._recheck([lease]))
 
-    def _spawn(self, work: object) -> None:
-        task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._checks.add(task)
         task.add_done_callback(self._checks.discard)
 

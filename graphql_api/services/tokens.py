@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+
 from graphql_api.errors import Unauthenticated
 from graphql_api.services.access import Identity
 from graphql_api.services.throttle import FailureThrottle
@@ -73,7 +75,7 @@ async def issue_token(
     token: str | None = None,
     parent_id: UUID | None = None,
     bootstrap: bool = False,
-    using_db: object = None,
+    using_db: BaseDBAsyncClient | None = None,
 ) -> tuple[str, ApiToken]:
     """Create a token row; the returned token string is shown once and never stored."""
     token = token or generate_token()
