@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 ASSETS := graphql_api/static/graphiql/manifest.json
 
-.PHONY: install graphiql run migrate test test-sqlite schema check-contract lint clean bench
+.PHONY: install graphiql conformance run migrate test test-sqlite schema check-contract lint clean bench fuzz
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,17 +22,28 @@ $(ASSETS): graphiql/package-lock.json graphiql/build.py $(wildcard graphiql/page
 
 graphiql: $(INSTALLED) $(ASSETS)
 
+# The GraphQL-over-HTTP audits (npm's graphql-http), run by tests/test_graphql_over_http.py.
+CONFORMANCE := tests/conformance/node_modules/.package-lock.json
+$(CONFORMANCE): tests/conformance/package-lock.json
+	npm ci --prefix tests/conformance --no-audit --no-fund --loglevel=error
+
+conformance: $(CONFORMANCE)
+
 run: install graphiql
 	$(BIN)/strongroom serve
 
 migrate: install
 	$(BIN)/strongroom migrate --init
 
-test: install graphiql
+test: install graphiql conformance
 	$(BIN)/python -m pytest
 
-test-sqlite: install graphiql
+test-sqlite: install graphiql conformance
 	STRONGROOM_TEST_DATABASES=sqlite $(BIN)/python -m pytest
+
+# A longer GraphQL fuzzing run than the bounded one in the suite.
+fuzz: install
+	$(BIN)/python -m tests.fuzz_long --examples 5000
 
 schema: install
 	$(BIN)/strongroom schema --output schema.graphql
@@ -50,4 +61,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) graphiql/node_modules graphql_api/static/graphiql .pytest_cache .mypy_cache
+	rm -rf $(VENV) graphiql/node_modules tests/conformance/node_modules graphql_api/static/graphiql .pytest_cache .mypy_cache

@@ -153,9 +153,14 @@ def loads(body: bytes) -> Any:
         # JSON: the standard parser reads them, and the value is then refused
         # as bad input with a code, field by field.
         try:
-            return json.loads(body.decode("utf-8"))
+            return json.loads(body.decode("utf-8"), parse_constant=reject_constant)
         except (ValueError, RecursionError, UnicodeDecodeError):
             raise RequestProblem(400, "The request body is not valid JSON (UTF-8).") from None
+
+
+def reject_constant(name: str) -> Any:
+    """For json.loads: NaN and Infinity are not JSON."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def graphql_params(payload: Any) -> tuple[str, dict[str, Any] | None, str | None]:

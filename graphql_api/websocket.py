@@ -34,7 +34,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from graphql_api.context import Context, Credentials
 from graphql_api.errors import RateLimited, StrongroomError, Unauthenticated
 from graphql_api.execution import Engine, Outcome
-from graphql_api.http import credentials_of, headers_too_large, request_id
+from graphql_api.http import credentials_of, headers_too_large, reject_constant, request_id
 from graphql_api.schema.errors import map_error
 from graphql_api.services.wiring import Services
 
@@ -176,7 +176,7 @@ class GraphQLWebSocket:
             parsed = orjson.loads(text)
         except orjson.JSONDecodeError:
             try:
-                parsed = json.loads(text)
+                parsed = json.loads(text, parse_constant=reject_constant)
             except (ValueError, RecursionError):
                 raise _Close(4400, "WebSocket message must be valid JSON") from None
         if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):

@@ -25,6 +25,7 @@ from enum import Enum
 from uuid import UUID
 
 from graphql_api.errors import Forbidden, NotFound
+from graphql_api.services import validation
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
 from models import AuditAction, Role, Workspace
 
@@ -86,8 +87,10 @@ class Authorizer:
         if not identity.may(permission, workspace_id):
             raise self.refusal(permission, workspace_id)
         # A binding implies the workspace exists (foreign key); only a
-        # superadmin can name one that does not.
-        if identity.is_superadmin and not await Workspace.exists(id=workspace_id):
+        # superadmin can name one that does not (or one no workspace could have).
+        if identity.is_superadmin and (
+            not validation.is_workspace_id(workspace_id) or not await Workspace.exists(id=workspace_id)
+        ):
             raise NotFound(f"workspace {workspace_id!r} does not exist")
 
     @staticmethod

@@ -6,6 +6,7 @@ Each check raises BadUserInput naming the field, before anything is written.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -96,12 +97,41 @@ def metadata(value: Any, field: str = "input.metadata") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadUserInput(field, "must be a JSON object")
     try:
-        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-    except (TypeError, ValueError, UnicodeEncodeError):
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8"))
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
         raise BadUserInput(field, "must be plain JSON") from None
+    if not _exact_json(value, 0):
+        raise BadUserInput(
+            field, f"numbers must be finite, integers within ±2^53 (what JSON keeps exactly), nesting at most {MAX_METADATA_DEPTH}"
+        )
     if size > MAX_METADATA_BYTES:
         raise BadUserInput(field, f"is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
     return value
+
+
+MAX_METADATA_DEPTH = 32
+MAX_EXACT_INTEGER = 2**53
+
+
+def _exact_json(value: Any, depth: int) -> bool:
+    """Every number survives a round trip through any JSON reader exactly."""
+    if depth > MAX_METADATA_DEPTH:
+        return False
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return -MAX_EXACT_INTEGER <= value <= MAX_EXACT_INTEGER
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_exact_json(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_exact_json(v, depth + 1) for v in value)
+    return False
+
+
+def is_workspace_id(value: str) -> bool:
+    return WORKSPACE_ID.fullmatch(value) is not None
 
 
 def principal_name(value: str, field: str = "name") -> str:
