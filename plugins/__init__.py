@@ -10,15 +10,15 @@ import pluggy
 
 from plugins.interfaces import (
     AuditSink,
-    GenerationRequest,
-    RotationEvent,
-    RotationNotifier,
-    ValueGenerator,
     BackendStatus,
     EncryptionBackend,
+    GenerationRequest,
     KeyContext,
     KeyUnavailable,
     PluginConfig,
+    RotationEvent,
+    RotationNotifier,
+    ValueGenerator,
     WrappedKey,
 )
 
