@@ -19,7 +19,7 @@ from graphql_api.services.audit import CommittedEvent
 from graphql_api.services.audit_reader import AuditPage
 from graphql_api.services.checkpoints import SignedCheckpoint
 from graphql_api.services.principals import Binding
-from graphql_api.services.secret_inputs import SecretPage, encode_cursor
+from graphql_api.services.secret_inputs import SecretPage, SecretRecord, encode_cursor
 
 # Audit events come from the database (models.SecretAudit) or straight from a
 # committed batch (CommittedEvent); both have the same fields.
@@ -114,15 +114,15 @@ class Secret:
         return [SecretVersion.from_model(row) for row in rows]
 
     @classmethod
-    def from_model(cls, row: models.Secret) -> Secret:
+    def from_model(cls, row: models.Secret | SecretRecord) -> Secret:
         return cls(
             id=strawberry.ID(str(row.id)),
-            workspace_id=strawberry.ID(row.workspace_id),  # type: ignore[attr-defined]
+            workspace_id=strawberry.ID(row.workspace_id),  # type: ignore[union-attr]  # the FK's column attribute
             name=row.name or "",
             secret_type=row.secret_type,
             usage=row.usage,
             tags=list(row.tags or []),
-            metadata=row.metadata if row.metadata is not None else {},
+            metadata=row.metadata if row.metadata is not None else {},  # type: ignore[arg-type]  # JSON scalar
             rotation_policy=row.rotation_policy,
             last_rotated_at=row.last_rotated_at,
             rotation_due_at=row.rotation_due_at,

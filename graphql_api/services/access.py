@@ -27,7 +27,8 @@ from uuid import UUID
 from graphql_api.errors import Forbidden, NotFound
 from graphql_api.services import validation
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
-from models import AuditAction, Role, Workspace
+from graphql_api.sql import Sql
+from models import AuditAction, Role
 
 
 class Permission(str, Enum):
@@ -76,6 +77,14 @@ class Identity:
 
 
 class Authorizer:
+    def __init__(self, sql: Sql) -> None:
+        self._sql = sql
+
+    async def workspace_exists(self, workspace_id: str) -> bool:
+        if not validation.is_workspace_id(workspace_id):
+            return False
+        return await self._sql.read_one('SELECT 1 FROM "workspace" WHERE "id" = ?', [workspace_id]) is not None
+
     async def require(self, identity: Identity, permission: Permission, workspace_id: str) -> None:
         """Return when allowed; raise Forbidden or NotFound otherwise.
 
@@ -88,9 +97,7 @@ class Authorizer:
             raise self.refusal(permission, workspace_id)
         # A binding implies the workspace exists (foreign key); only a
         # superadmin can name one that does not (or one no workspace could have).
-        if identity.is_superadmin and (
-            not validation.is_workspace_id(workspace_id) or not await Workspace.exists(id=workspace_id)
-        ):
+        if identity.is_superadmin and not await self.workspace_exists(workspace_id):
             raise NotFound(f"workspace {workspace_id!r} does not exist")
 
     @staticmethod

@@ -49,7 +49,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from graphql_api.errors import AuditUnavailable
+from graphql_api.errors import AuditUnavailable, Conflict
 from graphql_api.services.server_keys import DerivedKeys, ServerKeys
 from graphql_api.sql import SQLITE, Dialect, dialect_of_connection
 from models import AuditAction
@@ -271,12 +271,16 @@ class SqliteBatch:
     head_updates: list[list[Any]]  # new seq, hash, MAC, workspace, expected seq, expected hash
     rows: list[list[Any]]
     touched: list[list[Any]] = field(default_factory=list)
+    # Changes committed with the events (new secrets): (statement, rows of values).
+    writes: list[tuple[str, list[list[Any]]]] = field(default_factory=list)
 
     def run(self, connection: sqlite3.Connection) -> bool:
         """Run in the connection's thread; False (nothing written) when a
         head was not what the batch was computed against."""
         connection.execute("BEGIN IMMEDIATE")
         try:
+            for statement, values in self.writes:
+                connection.executemany(statement, values)
             for values in self.head_updates:
                 if connection.execute(_GUARDED_HEAD_UPDATE, values).rowcount != 1:
                     connection.execute("ROLLBACK")
@@ -463,6 +467,29 @@ async def _no_reads(statement: str, values: Sequence[Any]) -> list[Any]:
 class _Waiting:
     records: Sequence[AuditRecord]
     done: asyncio.Future[None] | None  # None: nobody waits (record_nowait)
+    # What the records account for, committed with them: statements built by
+    # `writes(dialect)`, and what a unique-key conflict on them means.
+    writes: Callable[[Dialect], list[tuple[str, list[list[Any]]]]] | None = None
+    # Whether a failed write met a unique key taken meanwhile (then CONFLICT
+    # with this message), asked of the database, not read from an error text.
+    conflict: tuple[str, Callable[[], Awaitable[bool]]] | None = None
+
+
+async def _taken(check: Callable[[], Awaitable[bool]]) -> bool:
+    try:
+        return await check()
+    except Exception:  # cannot tell: the failure stays an audit failure
+        return False
+
+
+def _merged_writes(batch: Sequence[_Waiting], dialect: Dialect) -> list[tuple[str, list[list[Any]]]]:
+    """The batch's writes, one executemany per statement, in first-seen order."""
+    merged: dict[str, list[list[Any]]] = {}
+    for waiting in batch:
+        if waiting.writes is not None:
+            for statement, values in waiting.writes(dialect):
+                merged.setdefault(statement, []).extend(values)
+    return list(merged.items())
 
 
 class AuditLog:
@@ -566,6 +593,22 @@ class AuditLog:
         self._enqueue(_Waiting([bounded(r) for r in records], done))
         await done
 
+    async def commit(
+        self,
+        records: Sequence[AuditRecord],
+        writes: Callable[[Dialect], list[tuple[str, list[list[Any]]]]],
+        conflict: tuple[str, Callable[[], Awaitable[bool]]],
+    ) -> None:
+        """Commit `writes` (statements without a read before them: inserts)
+        with their events through group commit: many requests' writes share
+        one transaction and one fsync. A unique-key conflict on a request's
+        own writes fails that request with CONFLICT (`conflict`), never its
+        batch's other requests."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        kept = [bounded(r) for r in records] if self.enabled else []
+        self._enqueue(_Waiting(kept, done, writes, conflict))
+        await done
+
     def record_nowait(self, records: Sequence[AuditRecord]) -> None:
         """Queue standalone events for the next batch without waiting for it.
 
@@ -618,7 +661,7 @@ class AuditLog:
 
     async def _flush(self, batch: list[_Waiting], touched: dict[UUID, datetime]) -> None:
         try:
-            events = await self._commit([r for w in batch for r in w.records], touched)
+            events = await self._commit(batch, touched)
         except Exception as exc:
             if len(batch) > 1:
                 self.batches_split += 1
@@ -640,8 +683,12 @@ class AuditLog:
     async def _flush_one_by_one(self, batch: list[_Waiting]) -> None:
         for waiting in batch:
             try:
-                events = await self._commit(waiting.records, {})
+                events = await self._commit([waiting], {})
             except Exception as exc:
+                if waiting.conflict is not None and waiting.done is not None and await _taken(waiting.conflict[1]):
+                    if not waiting.done.done():
+                        waiting.done.set_exception(Conflict(waiting.conflict[0]))
+                    continue
                 self._fail(waiting, exc)
                 continue
             self.batches_committed += 1
@@ -658,11 +705,15 @@ class AuditLog:
         if waiting.done is not None and not waiting.done.done():
             waiting.done.set_exception(AuditUnavailable(UNAVAILABLE_MESSAGE))
 
-    async def _commit(self, records: Sequence[AuditRecord], touched: Mapping[UUID, datetime]) -> list[CommittedEvent]:
+    async def _commit(self, batch: Sequence[_Waiting], touched: Mapping[UUID, datetime]) -> list[CommittedEvent]:
+        records = [r for w in batch for r in w.records]
         client = connections.get(self.connection_name) if self.connection_name else None
         if client is not None and client.capabilities.dialect == "sqlite":
-            return await self._commit_sqlite(client, records, touched)
+            return await self._commit_sqlite(client, records, touched, _merged_writes(batch, SQLITE))
         async with in_transaction() as connection:
+            dialect = dialect_of_connection(connection)
+            for statement, values in _merged_writes(batch, dialect):
+                await connection.execute_many(dialect.statement(statement), values)
             events = await self.chain.append(records, connection) if records else []
             if touched:
                 dialect = dialect_of_connection(connection)
@@ -675,7 +726,11 @@ class AuditLog:
         return events
 
     async def _commit_sqlite(
-        self, client: Any, records: Sequence[AuditRecord], touched: Mapping[UUID, datetime]
+        self,
+        client: Any,
+        records: Sequence[AuditRecord],
+        touched: Mapping[UUID, datetime],
+        writes: list[tuple[str, list[list[Any]]]],
     ) -> list[CommittedEvent]:
         """The batch as one call into the SQLite connection's thread, under
         the ORM's connection lock, with every hash computed beforehand.
@@ -695,18 +750,32 @@ class AuditLog:
         chain = self.chain
         workspaces = sorted({r.workspace_id for r in records})
         touched_rows = [[SQLITE.datetime_param(at), SQLITE.uuid_param(token)] for token, at in touched.items()]
-        for _attempt in range(4):
-            missing = [w for w in workspaces if w not in chain.known_heads]
-            for workspace_id in missing:
-                row = await self._read_head(workspace_id)
-                chain.known_heads[workspace_id] = row
-            events, batch = chain.prepared_sqlite_batch(records, {w: chain.known_heads[w] for w in workspaces})
-            batch.touched = touched_rows
-            async with client._lock:
+        for attempt in range(3):
+            # First optimistically, computed outside the lock against the heads
+            # last committed; after a miss, under the lock, where no writer of
+            # this process can move a head between the read and the write.
+            locked = attempt > 0
+            if locked:
+                await client._lock.acquire()
+            try:
+                if locked:
+                    for workspace_id in workspaces:
+                        chain.known_heads.pop(workspace_id, None)
+                for workspace_id in [w for w in workspaces if w not in chain.known_heads]:
+                    chain.known_heads[workspace_id] = await self._read_head(workspace_id)
+                events, batch = chain.prepared_sqlite_batch(records, {w: chain.known_heads[w] for w in workspaces})
+                batch.touched = touched_rows
+                batch.writes = writes
+                if not locked:
+                    await client._lock.acquire()
+                    locked = True
                 if client._connection is None:
                     await client.create_connection(with_db=True)
                 aiosqlite_connection = client._connection
                 done = await aiosqlite_connection._execute(batch.run, aiosqlite_connection._conn)
+            finally:
+                if locked:
+                    client._lock.release()
             if done:
                 for seq, hash_, _mac, workspace_id, *_expected in batch.head_updates:
                     chain.known_heads[workspace_id] = (seq, hash_)

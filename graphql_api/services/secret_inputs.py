@@ -67,6 +67,31 @@ class SecretPage:
         return encode_cursor(self.secrets[-1]) if self.secrets else None
 
 
+@dataclass(frozen=True, slots=True)
+class SecretRecord:
+    """A secret's metadata as just written, without an ORM instance (which
+    costs more to build than the write's own statements)."""
+
+    id: UUID
+    workspace_id: str
+    name: str | None
+    secret_type: SecretType
+    usage: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    rotation_policy: RotationPolicy
+    last_rotated_at: datetime | None
+    rotation_due_at: datetime | None
+    is_active: bool
+    current_version: int
+    pending_version: int | None
+    encryption_backend: str
+    created_at: datetime
+    updated_at: datetime
+    created_by_user_id: UUID | None
+    updated_by_user_id: UUID | None
+
+
 @dataclass(frozen=True)
 class RevealedValue:
     secret_id: UUID

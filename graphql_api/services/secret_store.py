@@ -16,12 +16,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from graphql_api.services.envelope import SealedValue
-from graphql_api.sql import Sql, dialect_of_connection
+from graphql_api.sql import Dialect, Sql, dialect_of_connection
 from models import RotationPolicy, SecretType, VersionState
 
 # SQLite allows 32,766 bound variables per statement; stay well below.
@@ -79,6 +80,60 @@ class NewVersionRow:
     rotation_due_at: datetime | None = None
 
 
+def insert_statements(
+    rows: Sequence[NewSecretRow], actor_id: UUID | None, now: datetime, dialect: Dialect
+) -> list[tuple[str, list[list[Any]]]]:
+    """The statements (with their rows of values) that insert new secrets,
+    their first versions and their tags: for a transaction of the caller's
+    or for a group commit."""
+    actor = dialect.uuid_param(actor_id)
+    at = dialect.datetime_param(now)
+    secrets = [
+        [
+            dialect.uuid_param(r.id),
+            r.workspace_id,
+            r.name,
+            r.secret_type.value,
+            r.usage,
+            dialect.json_param(json.dumps(list(r.tags))),
+            dialect.json_param(json.dumps(r.metadata)),
+            r.rotation_policy.value,
+            dialect.datetime_param(r.rotation_due_at),
+            dialect.bool_param(True),
+            r.sealed.backend,
+            actor,
+            actor,
+            at,
+            at,
+        ]
+        for r in rows
+    ]
+    statements = [(_INSERT_SECRET, secrets), (_INSERT_VERSION, version_values([(r.id, 1, r.sealed) for r in rows], actor_id, now, dialect))]
+    tags = [[dialect.uuid_param(r.id), r.workspace_id, tag] for r in rows for tag in r.tags]
+    if tags:
+        statements.append((_INSERT_TAG, tags))
+    return statements
+
+
+def version_values(
+    rows: Sequence[tuple[UUID, int, SealedValue]], actor_id: UUID | None, now: datetime, dialect: Dialect
+) -> list[list[Any]]:
+    return [
+        [
+            dialect.uuid_param(secret_id),
+            version,
+            sealed.ciphertext,
+            sealed.wrapped_key,
+            sealed.backend,
+            sealed.key_id,
+            VersionState.ACTIVE.value,
+            dialect.datetime_param(now),
+            dialect.uuid_param(actor_id),
+        ]
+        for secret_id, version, sealed in rows
+    ]
+
+
 class SecretStore:
     def __init__(self, sql: Sql) -> None:
         self._sql = sql
@@ -117,35 +172,8 @@ class SecretStore:
         if not rows:
             return
         dialect = dialect_of_connection(connection)
-        actor = dialect.uuid_param(actor_id)
-        at = dialect.datetime_param(now)
-        await connection.execute_many(
-            dialect.statement(_INSERT_SECRET),
-            [
-                [
-                    dialect.uuid_param(r.id),
-                    r.workspace_id,
-                    r.name,
-                    r.secret_type.value,
-                    r.usage,
-                    dialect.json_param(json.dumps(list(r.tags))),
-                    dialect.json_param(json.dumps(r.metadata)),
-                    r.rotation_policy.value,
-                    dialect.datetime_param(r.rotation_due_at),
-                    dialect.bool_param(True),
-                    r.sealed.backend,
-                    actor,
-                    actor,
-                    at,
-                    at,
-                ]
-                for r in rows
-            ],
-        )
-        await self._insert_versions(connection, [NewVersionRow(r.id, 1, r.sealed) for r in rows], actor_id, now)
-        tags = [[dialect.uuid_param(r.id), r.workspace_id, tag] for r in rows for tag in r.tags]
-        if tags:
-            await connection.execute_many(dialect.statement(_INSERT_TAG), tags)
+        for statement, values in insert_statements(rows, actor_id, now, dialect):
+            await connection.execute_many(dialect.statement(statement), values)
 
     async def lock(self, connection: BaseDBAsyncClient, ids: Sequence[UUID]) -> dict[UUID, tuple[int, bool]]:
         """(last_version, is_active) of each secret, locked for the transaction."""
@@ -199,20 +227,7 @@ class SecretStore:
         dialect = dialect_of_connection(connection)
         await connection.execute_many(
             dialect.statement(_INSERT_VERSION),
-            [
-                [
-                    dialect.uuid_param(r.secret_id),
-                    r.version,
-                    r.sealed.ciphertext,
-                    r.sealed.wrapped_key,
-                    r.sealed.backend,
-                    r.sealed.key_id,
-                    VersionState.ACTIVE.value,
-                    dialect.datetime_param(now),
-                    dialect.uuid_param(actor_id),
-                ]
-                for r in rows
-            ],
+            version_values([(r.secret_id, r.version, r.sealed) for r in rows], actor_id, now, dialect),
         )
 
 

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
 
 from graphql_api.errors import BadUserInput, Conflict, NotFound
 from graphql_api.services import validation
@@ -27,9 +26,11 @@ from graphql_api.services.envelope import Envelope, SealedValue
 from graphql_api.services.secret_inputs import (
     NewSecret,
     SecretChanges,
+    SecretRecord,
     due_date,
 )
 from graphql_api.services.secret_reads import SecretReader
+from graphql_api.services.secret_store import NewSecretRow, insert_statements
 from graphql_api.sql import Sql
 from models import AuditAction, RotationPolicy, Secret, SecretTag, SecretType, SecretVersion
 
@@ -57,49 +58,55 @@ class SecretService(SecretReader):
 
     # ---- writes ------------------------------------------------------------
 
-    async def create(self, workspace_id: str, new: NewSecret, actor: Actor) -> Secret:
+    async def create(self, workspace_id: str, new: NewSecret, actor: Actor) -> SecretRecord:
         name = validation.secret_name(new.name)
         validation.secret_value(new.value)
         usage = validation.usage(new.usage)
         tags = validation.tags(new.tags)
         metadata = validation.metadata(new.metadata)
         backend = self._envelope.backends.for_write(new.encryption_backend)
-        policy = new.rotation_policy
-        if await Secret.exists(workspace_id=workspace_id, name=name):
-            raise Conflict(f"a secret named {name!r} already exists in workspace {workspace_id!r} (active or deleted)")
+        policy = new.rotation_policy or self._default_policy
+        conflict = f"a secret named {name!r} already exists in workspace {workspace_id!r} (active or deleted)"
+
+        async def taken() -> bool:
+            found = await self._sql.read_one(
+                'SELECT 1 FROM "secret" WHERE "workspace_id" = ? AND "name" = ?', [workspace_id, name]
+            )
+            return found is not None
+
+        if await taken():
+            raise Conflict(conflict)
 
         secret_id = uuid4()
         sealed = await self._envelope.seal(
             new.value, backend=backend, workspace_id=workspace_id, secret_id=secret_id, version=1
         )
-        try:
-            async with self._audit.transaction() as connection:
-                secret = await self.insert_secret(
-                    connection,
-                    secret_id=secret_id,
-                    workspace_id=workspace_id,
-                    name=name,
-                    secret_type=new.secret_type,
-                    usage=usage,
-                    tags=tags,
-                    metadata=metadata,
-                    policy=policy,
-                    sealed=sealed,
-                    actor=actor,
+        now = self._now()
+        row = NewSecretRow(
+            id=secret_id, workspace_id=workspace_id, name=name, secret_type=new.secret_type, rotation_policy=policy,
+            rotation_due_at=due_date(policy, now), sealed=sealed, usage=usage, tags=tags, metadata=metadata,
+        )
+        # The insert and its CREATED event go through group commit: concurrent
+        # creates share one transaction (a name taken meanwhile fails only its own).
+        await self._audit.commit(
+            [
+                AuditRecord(
+                    workspace_id,
+                    AuditAction.CREATED,
+                    actor,
+                    secret_id,
+                    details={"name": name, "version": 1, "secret_type": new.secret_type.value, "backend": backend.name},
                 )
-                await self._audit.append(
-                    AuditRecord(
-                        workspace_id,
-                        AuditAction.CREATED,
-                        actor,
-                        secret.id,
-                        details={"name": name, "version": 1, "secret_type": new.secret_type.value, "backend": backend.name},
-                    ),
-                    connection,
-                )
-        except IntegrityError:
-            raise Conflict(f"a secret named {name!r} already exists in workspace {workspace_id!r} (active or deleted)") from None
-        return secret
+            ],
+            lambda dialect: insert_statements([row], actor.user_id, now, dialect),
+            (conflict, taken),
+        )
+        return SecretRecord(
+            id=secret_id, workspace_id=workspace_id, name=name, secret_type=new.secret_type, usage=usage, tags=tags,
+            metadata=metadata, rotation_policy=policy, last_rotated_at=None, rotation_due_at=row.rotation_due_at,
+            is_active=True, current_version=1, pending_version=None, encryption_backend=sealed.backend,
+            created_at=now, updated_at=now, created_by_user_id=actor.user_id, updated_by_user_id=actor.user_id,
+        )
 
     async def insert_secret(
         self,

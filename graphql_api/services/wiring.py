@@ -287,7 +287,7 @@ def build_services(
         principals=PrincipalService(audit, now, TokenPolicy(settings.max_token_ttl), authority),
         statistics=StatisticsService(now),
         authenticator=authenticator,
-        authorizer=Authorizer(),
+        authorizer=Authorizer(sql),
         authority=authority,
         values=ValueReader(sql=sql, authenticator=authenticator, denials=denials, secrets=secrets),
         now=now,
