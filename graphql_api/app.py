@@ -9,6 +9,7 @@ the background work.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -64,6 +65,21 @@ class StrongroomApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+def settle_garbage_collector() -> None:
+    """Move everything loaded at start-up out of the collector's way.
+
+    Why: a full collection walks every tracked object, and after importing
+    Strawberry, graphql-core and Tortoise that is hundreds of thousands of
+    long-lived objects: a pause of tens of milliseconds that lands on
+    whichever requests are in flight (it was the p99 of the read benchmark).
+    Frozen objects are never examined again; the thresholds make young
+    collections rarer, since a request allocates many short-lived objects.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 def build_engine(settings: Settings) -> Engine:
     engine = Engine(
         build_schema(),
@@ -100,6 +116,7 @@ def create_app(
                 )
             if not settings.audit_enabled:
                 logger.warning("ENABLE_SECRET_AUDIT_LOGGING=false: secret access is NOT audited (unsafe)")
+            settle_garbage_collector()
             yield
         finally:
             await services.close()

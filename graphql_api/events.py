@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_QUEUE_SIZE = 1000
 AUDIT_CHANNEL = "strongroom_audit"
 AUTHORITY_CHANNEL = "strongroom_authority"
+SECRET_CHANNEL = "strongroom_secret"
 NOTIFY_CHANNEL = AUDIT_CHANNEL  # kept for readers of the old name
 
 

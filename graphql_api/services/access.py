@@ -27,6 +27,7 @@ from uuid import UUID
 from graphql_api.errors import Forbidden, NotFound
 from graphql_api.services import validation
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
+from graphql_api.services.read_cache import ReadCache
 from graphql_api.sql import Sql
 from models import AuditAction, Role
 
@@ -79,11 +80,19 @@ class Identity:
 class Authorizer:
     def __init__(self, sql: Sql) -> None:
         self._sql = sql
+        # Set on PostgreSQL (graphql_api.services.read_cache): workspaces never
+        # disappear, so one seen to exist is remembered.
+        self.cache: ReadCache | None = None
 
     async def workspace_exists(self, workspace_id: str) -> bool:
         if not validation.is_workspace_id(workspace_id):
             return False
-        return await self._sql.read_one('SELECT 1 FROM "workspace" WHERE "id" = ?', [workspace_id]) is not None
+        if self.cache is not None and self.cache.workspace_known(workspace_id):
+            return True
+        found = await self._sql.read_one('SELECT 1 FROM "workspace" WHERE "id" = ?', [workspace_id]) is not None
+        if found and self.cache is not None:
+            self.cache.keep_workspace(workspace_id)
+        return found
 
     async def require(self, identity: Identity, permission: Permission, workspace_id: str) -> None:
         """Return when allowed; raise Forbidden or NotFound otherwise.

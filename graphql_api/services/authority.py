@@ -61,6 +61,8 @@ class AuthorityWatch:
         self._recheck_scheduled = False
         self._task: asyncio.Task[None] | None = None
         self._checks: set[asyncio.Task[None]] = set()
+        # Told synchronously of every change (the read cache forgets tokens).
+        self.on_change: list[Callable[[UUID | None], None]] = []
 
     @property
     def lease_count(self) -> int:
@@ -103,6 +105,8 @@ class AuthorityWatch:
 
     def changed(self, principal_id: UUID | None = None) -> None:
         """Access of `principal_id` (None: anyone) may have changed."""
+        for listener in self.on_change:
+            listener(principal_id)
         if principal_id is None:
             self._dirty_all = True
         else:

@@ -22,6 +22,7 @@ from graphql_api.errors import AuditUnavailable, BadUserInput, NotFound, Strongr
 from graphql_api.services import validation
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
 from graphql_api.services.envelope import Envelope
+from graphql_api.services.read_cache import ReadCache
 from graphql_api.services.secret_inputs import RevealedValue, SecretFilter, SecretPage, decode_cursor
 from graphql_api.sql import Dialect, Sql
 from models import AuditAction, Secret, SecretTag, SecretVersion
@@ -81,6 +82,8 @@ class SecretReader:
         self._audit = audit
         self._now = now
         self._sql = sql
+        # Set on PostgreSQL (graphql_api.services.read_cache): versions read before.
+        self.cache: ReadCache | None = None
 
     async def get(self, workspace_id: str, secret_id: UUID) -> Secret | None:
         return await Secret.get_or_none(id=secret_id, workspace_id=workspace_id, destroyed_at=None)
@@ -206,12 +209,25 @@ class SecretReader:
 
         A read that fails after authorization is recorded too (success false).
         """
+        loaded = await self.load_version(workspace_id, secret_id, version)
+        return await self.reveal_loaded(workspace_id, secret_id, version, actor, loaded)
+
+    async def load_version(self, workspace_id: str, secret_id: UUID, version: int | None) -> LoadedVersion | None:
+        """The secret and one version (None: the current one) as a value read
+        needs them; None when there is no such secret in the workspace."""
+        cache = self.cache
+        if cache is not None:
+            cached = cache.version(secret_id, version)
+            if isinstance(cached, tuple) and cached[0] == workspace_id:
+                return cached[1]
+        ticket = cache.ticket() if cache is not None else None
         row = await self._sql.read_one(
             _VERSION_FOR_VALUE, [version, self._sql.dialect.uuid_param(secret_id), workspace_id]
         )
-        return await self.reveal_loaded(
-            workspace_id, secret_id, version, actor, LoadedVersion.from_row(row, self._sql.dialect) if row else None
-        )
+        loaded = LoadedVersion.from_row(row, self._sql.dialect) if row else None
+        if cache is not None and ticket is not None and loaded is not None:
+            cache.keep_version(ticket, secret_id, version, (workspace_id, loaded))
+        return loaded
 
     async def reveal_loaded(
         self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor, loaded: LoadedVersion | None

@@ -23,15 +23,16 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from graphql_api.errors import Unauthenticated
 from graphql_api.services.access import Identity
+from graphql_api.services.read_cache import ReadCache
 from graphql_api.services.throttle import FailureThrottle
 from graphql_api.sql import Dialect, Sql
 from models import ApiToken, Role
@@ -168,6 +169,8 @@ class TokenAuthenticator:
         self.policy = policy
         self._touch = touch
         self.throttle = throttle or FailureThrottle(now)
+        # Set on PostgreSQL (graphql_api.services.read_cache): tokens read before.
+        self.cache: ReadCache | None = None
 
     async def authenticate(self, authorization: str | None, address: str | None = None) -> Identity:
         """The identity behind `Authorization`; failures count against `address`."""
@@ -185,12 +188,27 @@ class TokenAuthenticator:
             raise
 
     async def authenticate_hash(self, token_hash: str) -> Identity:
+        cached = self.cache.token(token_hash) if self.cache is not None else None
+        if cached is not None:
+            held_token, held_roles = cast(tuple[TokenRow, dict[str, Role]], cached)  # what keep_token got below
+            return self.admit(token_hash, held_token, held_roles)
+        ticket = self.cache.ticket() if self.cache is not None else None
         rows = await self._sql.read(_AUTHENTICATE, [token_hash])
         if not rows:
             raise Unauthenticated("invalid token")
         token = TokenRow.from_columns(rows[0], self._sql.dialect)
         roles = {str(row[9]): Role(row[10]) for row in rows if row[9] is not None}
-        return self.admit(token_hash, token, roles)
+        identity = self.admit(token_hash, token, roles)
+        if self.cache is not None and ticket is not None:
+            self.cache.keep_token(ticket, token_hash, token.principal_id, (self._touched(token), roles))
+        return identity
+
+    def _touched(self, token: TokenRow) -> TokenRow:
+        """The row as it is once its last use is recorded (what a cached copy must say)."""
+        now = self._now()
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+            return replace(token, last_used_at=now)
+        return token
 
     def admit(self, token_hash: str, token: TokenRow, roles: Mapping[str, Role]) -> Identity:
         """The identity of a token found by its hash, if it may be used now;
@@ -203,6 +221,8 @@ class TokenAuthenticator:
             raise Unauthenticated("this token has expired")
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
             self._touch(token.id, now)
+            if self.cache is not None:
+                self.cache.refresh_token(token_hash, replace(token, last_used_at=now))
         return Identity(
             principal_id=token.principal_id,
             name=token.principal_name,

@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 import pluggy
 
 from graphql_api import database
-from graphql_api.events import AUTHORITY_CHANNEL, EventBus, LocalPublisher, PostgresListener, PostgresNotifier
+from graphql_api.events import (
+    AUTHORITY_CHANNEL,
+    SECRET_CHANNEL,
+    EventBus,
+    LocalPublisher,
+    PostgresListener,
+    PostgresNotifier,
+)
 from graphql_api.jobs import PeriodicJob
 from graphql_api.services.access import Authorizer, DenialRecorder
 from graphql_api.services.audit import AuditListener, AuditLog
@@ -31,6 +38,7 @@ from graphql_api.services.importer import DotenvImporter
 from graphql_api.services.key_rotation import KeyRotationService
 from graphql_api.services.notifications import NotificationOutbox
 from graphql_api.services.principals import PrincipalService
+from graphql_api.services.read_cache import CommittedChanges, ReadCache
 from graphql_api.services.rotation import RotationService
 from graphql_api.services.secret_store import KeyStore, SecretStore
 from graphql_api.services.secrets import SecretService
@@ -91,6 +99,7 @@ class Services:
     authorizer: Authorizer
     authority: AuthorityWatch
     values: ValueReader
+    read_cache: ReadCache
     now: Clock
     _listener: PostgresListener | None = field(default=None, repr=False)
     _jobs: list[PeriodicJob] = field(default_factory=list, repr=False)
@@ -153,9 +162,12 @@ class Services:
         if not settings.is_sqlite:
             listener = PostgresListener(database.asyncpg_dsn(settings.database_url), self.bus, self.sql)
             listener.on(AUTHORITY_CHANNEL, self.authority.changed_text)
+            listener.on(SECRET_CHANNEL, self.read_cache.forget_secret_text)
+            # Notifications sent while the connection was down are lost.
+            listener.on_reconnect(self.read_cache.reconnected)
             listener.on_reconnect(self.authority.recheck_all)
-            await listener.start()
             self._listener = listener
+            await listener.start()
         await self.authority.start()
         self._jobs = [
             PeriodicJob("audit-retention", settings.audit_purge_interval_seconds, self.retention.purge),
@@ -220,11 +232,18 @@ def build_services(
     # SQLite is one process: publish after commit. PostgreSQL may be many
     # replicas: NOTIFY in the transaction, and every replica's listener publishes.
     publisher: AuditListener = LocalPublisher(bus) if settings.is_sqlite else PostgresNotifier()
+    # PostgreSQL: what value reads need, kept per replica and forgotten by push
+    # (read_cache's docstring); only while the listener is connected.
+    holder: dict[str, Services] = {}
+    read_cache = ReadCache(
+        enabled=not settings.is_sqlite,
+        connected=lambda: (listener := holder["services"]._listener) is not None and listener.connected,
+    )
     audit = AuditLog(
         enabled=settings.audit_enabled,
         now=now,
         server_keys=server_keys,
-        listeners=[publisher, sinks],
+        listeners=[publisher, sinks, CommittedChanges(read_cache)],
         connection_name=database.connection_name(settings.database_url),
         sql_read=sql.read,
     )
@@ -245,7 +264,13 @@ def build_services(
     )
     audit_reader = AuditReader(server_keys, sql)
     denials = DenialRecorder(audit)
-    return Services(
+    authorizer = Authorizer(sql)
+    if not settings.is_sqlite:
+        authenticator.cache = read_cache
+        secrets.cache = read_cache
+        authorizer.cache = read_cache
+        authority.on_change.append(read_cache.forget_principal)
+    services = Services(
         settings=settings,
         plugins=manager,
         backends=backends,
@@ -287,8 +312,14 @@ def build_services(
         principals=PrincipalService(audit, now, TokenPolicy(settings.max_token_ttl), authority),
         statistics=StatisticsService(now),
         authenticator=authenticator,
-        authorizer=Authorizer(sql),
+        authorizer=authorizer,
         authority=authority,
-        values=ValueReader(sql=sql, authenticator=authenticator, denials=denials, secrets=secrets),
+        values=ValueReader(
+            sql=sql, authenticator=authenticator, authorizer=authorizer, denials=denials, secrets=secrets,
+            cache=read_cache if not settings.is_sqlite else None,
+        ),
+        read_cache=read_cache,
         now=now,
     )
+    holder["services"] = services
+    return services
