@@ -25,7 +25,7 @@ from cryptography.fernet import Fernet
 from tortoise import connections
 
 from graphql_api.services.audit import Actor
-from models import ServerKey, AuditAction, KeyRotationJob, KeyRotationStatus, Secret, SecretAudit, SecretVersion
+from models import AuditAction, KeyRotationJob, KeyRotationStatus, Secret, SecretAudit, SecretVersion, ServerKey
 from plugins.builtin.fernet import fernet_key_id
 from plugins.manager import build_plugin_manager
 from plugins.memory import InMemoryBackend
