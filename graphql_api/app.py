@@ -88,7 +88,7 @@ def build_engine(settings: Settings) -> Engine:
         max_tokens=settings.max_tokens,
         introspection=settings.introspection_enabled,
     )
-    engine.planner = plan_operation
+    engine.set_planner(plan_operation)
     return engine
 
 

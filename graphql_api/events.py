@@ -52,7 +52,12 @@ class SubscriberOverflow(RateLimited):
 
 
 class Subscription:
-    """One subscriber's stream of events; `fail(error)` ends it with `error`."""
+    """One subscriber's stream of events; `fail(error)` ends it with `error`.
+
+    A held stream (`hold`, by graphql_api.services.authority while the
+    subscriber's right is checked again) keeps queueing events but delivers
+    none until `release`; if it fails meanwhile, what it held is dropped.
+    """
 
     def __init__(self, bus: EventBus, workspace_id: str, secret_id: UUID | None, queue_size: int) -> None:
         self._bus = bus
@@ -61,6 +66,8 @@ class Subscription:
         self._queue: asyncio.Queue[CommittedEvent | None] = asyncio.Queue(queue_size)
         self._queue_size = queue_size
         self.failure: BaseException | None = None
+        self._let_go = asyncio.Event()
+        self._let_go.set()
 
     def offer(self, event: CommittedEvent) -> bool:
         """Queue an event; False when this subscriber is full and cut off."""
@@ -74,9 +81,20 @@ class Subscription:
             return False
         return True
 
+    def hold(self) -> None:
+        self._let_go.clear()
+
+    def release(self) -> None:
+        self._let_go.set()
+
+    @property
+    def held(self) -> bool:
+        return not self._let_go.is_set()
+
     def fail(self, error: BaseException) -> None:
         if self.failure is None:
             self.failure = error
+        self._let_go.set()  # wakes a reader waiting to be let go: it finds the failure
         with suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)  # wakes a waiting reader
 
@@ -91,6 +109,11 @@ class Subscription:
             self.close()
             raise self.failure
         event = await self._queue.get()
+        if not self._let_go.is_set():
+            await self._let_go.wait()
+        if self.failure is not None and not isinstance(self.failure, SubscriberOverflow):
+            self.close()
+            raise self.failure  # what was held is dropped with the stream
         if event is None:
             self.close()
             assert self.failure is not None

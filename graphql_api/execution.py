@@ -29,10 +29,11 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import strawberry
 from graphql import (
     DocumentNode,
@@ -47,10 +48,17 @@ from graphql import (
     execute,
     parse,
     specified_rules,
-    subscribe,
     validate,
 )
+from graphql.execution import (
+    Executor,
+    create_source_event_stream,
+    execute_subscription_event,
+    map_source_to_response_event,
+)
+from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
 from graphql.language import print_ast
+from graphql.pyutils import Undefined
 from graphql.type import (
     GraphQLEnumType,
     GraphQLInputObjectType,
@@ -70,6 +78,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from graphql_api.errors import StrongroomError
+from graphql_api.fan_out import SharedResults, is_shared
 from graphql_api.schema.errors import map_error
 
 DOCUMENT_CACHE_SIZE = 512
@@ -195,8 +204,6 @@ def _problem(
             parsed = type_.parse_value(value)
         except (GraphQLError, ValueError, TypeError, OverflowError, ArithmeticError):
             return path, f"a value of type '{type_.name}'"
-        from graphql.pyutils import Undefined
-
         if parsed is Undefined or (isinstance(parsed, float) and not math.isfinite(parsed)):
             return path, f"a value of type '{type_.name}'"
         return None
@@ -255,15 +262,9 @@ def check_variables(
             path, expected = found
             where = f" at '{_describe_path(name, path)}'" if path else ""
             errors.append(GraphQLError(f"Variable '${name}' has an invalid value{where}: expected {expected}.", definition))
-        elif coerce_input_value(inputs[name], type_) is _undefined():
+        elif coerce_input_value(inputs[name], type_) is Undefined:
             errors.append(GraphQLError(f"Variable '${name}' has an invalid value.", definition))
     return errors
-
-
-def _undefined() -> Any:
-    from graphql.pyutils import Undefined
-
-    return Undefined
 
 
 # ---- redaction ----------------------------------------------------------------
@@ -396,8 +397,15 @@ class Engine:
         self._max_tokens = max_tokens
         self.hide_suggestions = not introspection
         self._documents: OrderedDict[str, Prepared] = OrderedDict()
-        # Set by the app: compiles a fast plan for a prepared operation, or None.
+        self.shared_results = SharedResults()
+        # Compiles a fast plan for a prepared operation, or None (set_planner).
         self.planner: Any = None
+
+    def set_planner(self, planner: Any) -> None:
+        """Use `planner` (None: the general executor for everything); cached
+        documents are dropped, their plans were the old planner's."""
+        self.planner = planner
+        self._documents.clear()
 
     # ---- documents
 
@@ -523,21 +531,47 @@ class Engine:
         variables: Mapping[str, Any] | None,
         context: Any,
     ) -> AsyncIterator[Outcome] | Outcome:
-        """An iterator of outcomes, or the one outcome that ended it before it began."""
+        """An iterator of outcomes, or the one outcome that ended it before it began.
+
+        graphql-core's subscribe, composed from its parts so that each event
+        is completed once for every subscriber of the same document
+        (graphql_api.fan_out)."""
         assert prepared.document is not None
-        result = subscribe(
+        operation_name = operation.name.value if operation.name else None
+        executor = ExecutorThrowingOnIncremental.build(
             self.schema,
             prepared.document,
             context_value=context,
-            variable_values=dict(variables or {}),
-            operation_name=operation.name.value if operation.name else None,
+            raw_variable_values=dict(variables or {}),
+            operation_name=operation_name,
             hide_suggestions=self.hide_suggestions,
         )
-        if optimized_is_awaitable(result):
-            result = await result  # type: ignore[misc]
-        if isinstance(result, ExecutionResult):
-            return self._outcome(result, prepared, variables)
-        return self._stream(result, prepared, variables)  # type: ignore[arg-type]
+        if isinstance(executor, list):
+            return self._outcome(ExecutionResult(None, errors=executor), prepared, variables)
+        source = create_source_event_stream(executor)
+        if optimized_is_awaitable(source):
+            source = await source  # type: ignore[misc]
+        if isinstance(source, ExecutionResult):
+            return self._outcome(source, prepared, variables)
+        document = prepared.document
+        key = (id(document), operation_name, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS))
+        shared = self.shared_results
+
+        def complete(event_executor: Executor[Any]) -> Any:
+            payload = event_executor.root_value
+            if not is_shared(payload):
+                return execute_subscription_event(event_executor)
+            found = shared.get(payload, document, key)
+            if found is not None:
+                return found
+            result = execute_subscription_event(event_executor)
+            if optimized_is_awaitable(result):
+                return _store_when_done(result, shared, payload, document, key)  # type: ignore[arg-type]
+            shared.put(payload, document, key, result)  # type: ignore[arg-type]
+            return result
+
+        results = map_source_to_response_event(executor, source, complete)  # type: ignore[arg-type]
+        return self._stream(results, prepared, variables)
 
     async def _stream(
         self, source: AsyncIterator[ExecutionResult], prepared: Prepared, variables: Mapping[str, Any] | None
@@ -549,6 +583,14 @@ class Engine:
             closing = getattr(source, "aclose", None)
             if closing is not None:
                 await closing()
+
+
+async def _store_when_done(
+    pending: Awaitable[ExecutionResult], shared: SharedResults, payload: object, document: object, key: Any
+) -> ExecutionResult:
+    result = await pending
+    shared.put(payload, document, key, result)
+    return result
 
 
 def operation_type(operation: OperationDefinitionNode) -> OperationType:

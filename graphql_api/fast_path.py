@@ -1,12 +1,13 @@
-"""Compiled plans for the hottest operation: a document that reads one value.
+"""Compiled plans for the hottest operations: documents that read values.
 
 Why: applications read values at every start, deploy and autoscale event,
 and graphql-core's general executor (resolver wrapping, result completion,
-per-field futures) cost more than the read itself. A document whose only
-root field is `secretValue` with plain leaf selections is compiled once, when
-it is first prepared, into a plan that resolves the three arguments, calls
-`ValueReader.read` (one query: token, binding, secret, version) and builds
-the answer with the selected fields in order, under their aliases.
+per-field futures) cost more than the read itself; for `secretValues` of 200
+secrets, completing 200 objects cost as much as decrypting and auditing them.
+A document whose only root field is `secretValue` or `secretValues` with
+plain leaf selections is compiled once, when it is first prepared, into a
+plan that resolves the arguments, calls the same service the resolver calls
+and builds the answer with the selected fields in order, under their aliases.
 
 It keeps every check of the general path. The document was parsed and
 validated with all the rules (depth, aliases, tokens, introspection, literal
@@ -14,14 +15,15 @@ values) before a plan exists; variables are checked by the same
 `check_variables` before the plan runs; authentication, authorization, the
 denial record and the fail-closed audit are the services' own; errors are
 formatted by the same `map_error` and redacted the same way. Anything the
-plan does not know (fragments, directives, default values, other fields) is
-not compiled and goes through the general executor. A test runs a corpus of
-documents through both and compares the answers.
+plan does not know (fragments, directives, default values, other fields,
+variables inside lists) is not compiled and goes through the general
+executor. tests/test_fast_path.py runs a corpus of documents through both and
+compares the answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,7 @@ from graphql import (
     FieldNode,
     GraphQLError,
     IntValueNode,
+    ListValueNode,
     NullValueNode,
     OperationDefinitionNode,
     OperationType,
@@ -38,7 +41,8 @@ from graphql import (
 
 from graphql_api.context import Context
 from graphql_api.execution import Engine, Outcome, Prepared
-from graphql_api.services.secret_inputs import parse_secret_id
+from graphql_api.services.access import Permission
+from graphql_api.services.secret_inputs import RevealedValue, parse_secret_id
 from graphql_api.services.value_reads import Caller
 
 SECRET_VALUE_FIELDS = {"secretId", "name", "version", "value", "__typename"}
@@ -59,6 +63,8 @@ class Argument:
 
 
 def _argument(node: Any, kind: str) -> Argument | None:
+    """`node` as an argument of GraphQL type `kind` (ID, Int or [String!]),
+    or None when the plan does not know the form."""
     if isinstance(node, VariableNode):
         return Argument(variable=node.name.value)
     if isinstance(node, NullValueNode):
@@ -67,6 +73,12 @@ def _argument(node: Any, kind: str) -> Argument | None:
         return Argument(literal=str(node.value))
     if kind == "Int" and isinstance(node, IntValueNode):
         return Argument(literal=int(node.value))
+    if kind == "[String!]":
+        # A single value stands for a list of one (GraphQL's list coercion).
+        items = node.values if isinstance(node, ListValueNode) else (node,)
+        strings = [item.value for item in items if isinstance(item, StringValueNode)]
+        if len(strings) == len(items):
+            return Argument(literal=strings)
     return None
 
 
@@ -76,36 +88,76 @@ def _id(value: Any) -> str | None:
     return str(value)
 
 
+def _strings(value: Any) -> list[str] | None:
+    """A [String!] variable's value as the executor would coerce it."""
+    if value is None or isinstance(value, list):
+        return value
+    return [value]
+
+
+Resolve = Callable[[Context, Mapping[str, Any]], Awaitable["RevealedValue | Sequence[RevealedValue]"]]
+
+
+async def _secret_value(context: Context, arguments: Mapping[str, Any]) -> RevealedValue:
+    workspace_id, secret_text = _id(arguments["workspaceId"]), _id(arguments["id"])
+    assert workspace_id is not None and secret_text is not None  # non-null arguments, validated
+    credentials = context.credentials
+    secret_id = parse_secret_id(secret_text)
+    identity, revealed = await context.services.values.read(
+        Caller(credentials.authorization, credentials.ip_address, credentials.user_agent),
+        workspace_id,
+        secret_id,
+        arguments.get("version"),
+    )
+    context._identity = identity
+    return revealed
+
+
+async def _secret_values(context: Context, arguments: Mapping[str, Any]) -> list[RevealedValue]:
+    workspace_id = _id(arguments["workspaceId"])
+    assert workspace_id is not None
+    await context.authorize(Permission.READ_VALUES, workspace_id)
+    return await context.services.secrets.reveal_many(workspace_id, _strings(arguments.get("names")), context.actor)
+
+
 @dataclass(frozen=True)
-class SecretValuePlan:
+class RootField:
+    """What the plan knows of one root field: its arguments' kinds, which
+    are required, and the service call that answers it."""
+
+    arguments: Mapping[str, str]
+    required: frozenset[str]
+    resolve: Resolve
+
+
+ROOT_FIELDS: dict[str, RootField] = {
+    "secretValue": RootField({"workspaceId": "ID", "id": "ID", "version": "Int"}, frozenset({"workspaceId", "id"}), _secret_value),
+    "secretValues": RootField({"workspaceId": "ID", "names": "[String!]"}, frozenset({"workspaceId"}), _secret_values),
+}
+
+
+@dataclass(frozen=True)
+class ValuePlan:
     engine: Engine
     prepared: Prepared
     field: FieldNode
     response_key: str
-    workspace_id: Argument
-    secret_id: Argument
-    version: Argument | None
+    root: RootField
+    arguments: Mapping[str, Argument]
     selections: tuple[tuple[str, str], ...]
 
-    async def run(self, context: Context, variables: Mapping[str, Any]) -> Outcome | None:
-        workspace_id = _id(self.workspace_id.value(variables))
-        secret_text = _id(self.secret_id.value(variables))
-        version = self.version.value(variables) if self.version is not None else None
-        if workspace_id is None or secret_text is None:
-            return None  # cannot happen after validation; let the executor say so
-        credentials = context.credentials
+    async def run(self, context: Context, variables: Mapping[str, Any]) -> Outcome:
+        arguments = {name: argument.value(variables) for name, argument in self.arguments.items()}
         try:
-            secret_id = parse_secret_id(secret_text)
-            identity, revealed = await context.services.values.read(
-                Caller(credentials.authorization, credentials.ip_address, credentials.user_agent),
-                workspace_id,
-                secret_id,
-                version,
-            )
+            result = await self.root.resolve(context, arguments)
         except Exception as exc:
             error = GraphQLError(str(exc), nodes=[self.field], path=[self.response_key], original_error=exc)
             return Outcome(None, self.engine.format_errors([error], self.engine.redactor(self.prepared, variables)))
-        context._identity = identity
+        if isinstance(result, RevealedValue):
+            return Outcome({self.response_key: self._project(result)}, [])
+        return Outcome({self.response_key: [self._project(item) for item in result]}, [])
+
+    def _project(self, revealed: RevealedValue) -> dict[str, Any]:
         fields = {
             "secretId": str(revealed.secret_id),
             "name": revealed.name,
@@ -113,10 +165,10 @@ class SecretValuePlan:
             "value": revealed.value,
             "__typename": "SecretValue",
         }
-        return Outcome({self.response_key: {key: fields[name] for key, name in self.selections}}, [])
+        return {key: fields[name] for key, name in self.selections}
 
 
-def plan_operation(engine: Engine, prepared: Prepared, operation: OperationDefinitionNode) -> SecretValuePlan | None:
+def plan_operation(engine: Engine, prepared: Prepared, operation: OperationDefinitionNode) -> ValuePlan | None:
     """A plan for `operation`, or None when the general executor must run it."""
     if operation.operation is not OperationType.QUERY or operation.directives:
         return None
@@ -125,20 +177,21 @@ def plan_operation(engine: Engine, prepared: Prepared, operation: OperationDefin
     selections = operation.selection_set.selections
     if len(selections) != 1 or not isinstance(selections[0], FieldNode):
         return None
-    root = selections[0]
-    if root.name.value != "secretValue" or root.directives or root.selection_set is None:
+    node = selections[0]
+    root = ROOT_FIELDS.get(node.name.value)
+    if root is None or node.directives or node.selection_set is None:
         return None
     arguments: dict[str, Argument] = {}
-    for argument in root.arguments or ():
-        kind = "Int" if argument.name.value == "version" else "ID"
-        parsed = _argument(argument.value, kind)
+    for argument in node.arguments or ():
+        kind = root.arguments.get(argument.name.value)
+        parsed = _argument(argument.value, kind) if kind is not None else None
         if parsed is None:
             return None
         arguments[argument.name.value] = parsed
-    if "workspaceId" not in arguments or "id" not in arguments or set(arguments) - {"workspaceId", "id", "version"}:
+    if not root.required <= set(arguments):
         return None
     leaves: list[tuple[str, str]] = []
-    for selection in root.selection_set.selections:
+    for selection in node.selection_set.selections:
         if not isinstance(selection, FieldNode) or selection.directives or selection.selection_set or selection.arguments:
             return None
         if selection.name.value not in SECRET_VALUE_FIELDS:
@@ -149,13 +202,12 @@ def plan_operation(engine: Engine, prepared: Prepared, operation: OperationDefin
                 continue  # the same field twice merges into one
             return None
         leaves.append((key, selection.name.value))
-    return SecretValuePlan(
+    return ValuePlan(
         engine=engine,
         prepared=prepared,
-        field=root,
-        response_key=root.alias.value if root.alias else root.name.value,
-        workspace_id=arguments["workspaceId"],
-        secret_id=arguments["id"],
-        version=arguments.get("version"),
+        field=node,
+        response_key=node.alias.value if node.alias else node.name.value,
+        root=root,
+        arguments=arguments,
         selections=tuple(leaves),
     )

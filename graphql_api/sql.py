@@ -42,6 +42,7 @@ class Dialect:
     """How values look in one database dialect."""
 
     name: str = "sqlite"
+    uuids_as_text: bool = True  # uuid_param(x) is str(x)
 
     def statement(self, text: str) -> str:
         return text
@@ -78,6 +79,7 @@ class Dialect:
 
 
 class PostgresDialect(Dialect):
+    uuids_as_text = False
     name = "postgres"
 
     def statement(self, text: str) -> str:

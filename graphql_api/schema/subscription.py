@@ -14,9 +14,14 @@ import strawberry
 from strawberry.types import Info
 
 from graphql_api.context import Context
+from graphql_api.fan_out import SharedPayloads
 from graphql_api.schema import types
 from graphql_api.services.access import Permission
 from graphql_api.services.secret_inputs import parse_secret_id
+
+# One payload per event for every subscriber (graphql_api.fan_out).
+_AUDIT_EVENTS = SharedPayloads(types.AuditEvent.from_model)
+_SECRET_CHANGES = SharedPayloads(types.SecretChange.from_event)
 
 
 @strawberry.type
@@ -31,10 +36,10 @@ class Subscription:
         identity = await info.context.authorize(Permission.READ_AUDIT, workspace_id)
         services = info.context.services
         stream = services.bus.subscribe(workspace_id, wanted)
-        lease = services.authority.hold(identity, Permission.READ_AUDIT, workspace_id, stream.fail)
+        lease = services.authority.hold(identity, Permission.READ_AUDIT, workspace_id, stream)
         try:
             async for event in stream:
-                yield types.AuditEvent.from_model(event)
+                yield _AUDIT_EVENTS.get(event.id, event)
         finally:
             services.authority.release(lease)
             stream.close()
@@ -50,10 +55,10 @@ class Subscription:
         identity = await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
         services = info.context.services
         stream = services.bus.subscribe(workspace_id)
-        lease = services.authority.hold(identity, Permission.LIST_SECRETS, workspace_id, stream.fail)
+        lease = services.authority.hold(identity, Permission.LIST_SECRETS, workspace_id, stream)
         try:
             async for event in stream:
-                change = types.SecretChange.from_event(event)
+                change = _SECRET_CHANGES.get(event.id, event)
                 if change is not None and (wanted is None or change.name in wanted):
                     yield change
         finally:

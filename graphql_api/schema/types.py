@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import ClassVar
 from uuid import UUID
 
 import strawberry
@@ -192,6 +193,9 @@ class AuditEvent:
 
     prev_hash: str = strawberry.field(description="the hash of the event before this one in the chain")
 
+    # No field reads the context: one completed result serves every subscriber (graphql_api.fan_out).
+    shared_across_subscribers: ClassVar[bool] = True
+
     @classmethod
     def from_model(cls, row: AuditEventRow) -> AuditEvent:
         return cls(
@@ -227,6 +231,8 @@ class SecretChange:
     action: AuditAction  # type: ignore[valid-type]
     version: int | None
     created_at: datetime
+
+    shared_across_subscribers: ClassVar[bool] = True  # as AuditEvent's
 
     @classmethod
     def from_event(cls, event: AuditEventRow) -> SecretChange | None:

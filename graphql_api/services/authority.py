@@ -14,16 +14,26 @@ permission in its workspace re-evaluated):
 
 A lease whose authority is gone is ended with the error the next operation
 would get (UNAUTHENTICATED or FORBIDDEN), well within a second.
+
+While a lease is being checked again its stream is held: events keep
+queueing but none is delivered until the check has passed (then they all
+are) or failed (then none is). The services hold the leases of the
+principals they change before their transaction commits (`suspend`) and
+have them checked once it has (`changed`); a PostgreSQL notification holds
+them on arrival, ahead of the audit events of the same transaction. So no
+event committed with, or after, the change that took a subscriber's right
+away reaches that subscriber; a new lease is held until its first check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections import Counter
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from graphql_api.errors import Forbidden, StrongroomError, Unauthenticated
@@ -33,13 +43,23 @@ from graphql_api.services.tokens import TokenAuthenticator
 logger = logging.getLogger(__name__)
 
 
+class HeldStream(Protocol):
+    """What a lease controls: a live stream that can be held, let go and ended."""
+
+    def hold(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def fail(self, error: BaseException) -> None: ...
+
+
 @dataclass(eq=False)
 class Lease:
     token_hash: str = field(repr=False)
     principal_id: UUID
     permission: Permission
     workspace_id: str
-    end: Callable[[StrongroomError], None]
+    stream: HeldStream
     expiry_timer: asyncio.TimerHandle | None = None
     ended: bool = False
 
@@ -57,6 +77,9 @@ class AuthorityWatch:
         self.tick_seconds = tick_seconds
         self._leases: set[Lease] = set()
         self._dirty_principals: set[UUID] = set()
+        # Principals whose change is being committed (suspend, then changed):
+        # no check lets their streams go before the change is announced.
+        self._changing: Counter[UUID] = Counter()
         self._dirty_all = False
         self._recheck_scheduled = False
         self._task: asyncio.Task[None] | None = None
@@ -81,14 +104,14 @@ class AuthorityWatch:
             task.cancel()
         await asyncio.gather(*self._checks, return_exceptions=True)
 
-    def hold(
-        self, identity: Identity, permission: Permission, workspace_id: str, end: Callable[[StrongroomError], None]
-    ) -> Lease:
-        """A lease on `permission` in `workspace_id`; `end(error)` is called
-        (once) when it is lost. Release it with `release` when the stream ends."""
+    def hold(self, identity: Identity, permission: Permission, workspace_id: str, stream: HeldStream) -> Lease:
+        """A lease on `permission` in `workspace_id` for `stream`, which is
+        ended (`stream.fail(error)`, once) when the right is lost. Release the
+        lease with `release` when the stream ends."""
         assert identity.token_hash is not None
-        lease = Lease(identity.token_hash, identity.principal_id, permission, workspace_id, end)
+        lease = Lease(identity.token_hash, identity.principal_id, permission, workspace_id, stream)
         self._leases.add(lease)
+        stream.hold()
         loop = asyncio.get_running_loop()
         if identity.expires_at is not None:
             delay = max(0.0, (identity.expires_at - self._now()).total_seconds())
@@ -103,15 +126,34 @@ class AuthorityWatch:
         if lease.expiry_timer is not None:
             lease.expiry_timer.cancel()
 
+    def suspend(self, principal_ids: Sequence[UUID]) -> None:
+        """Hold the streams of these principals now (their access is about to
+        change); `changed` afterwards has them checked and let go or ended."""
+        wanted = set(principal_ids)
+        self._changing.update(wanted)
+        for lease in self._leases:
+            if lease.principal_id in wanted:
+                lease.stream.hold()
+
     def changed(self, principal_id: UUID | None = None) -> None:
-        """Access of `principal_id` (None: anyone) may have changed."""
+        """Access of `principal_id` (None: anyone) may have changed: its
+        streams are held at once and checked again soon."""
+        if principal_id is not None and self._changing[principal_id] > 0:
+            self._changing[principal_id] -= 1
+            if not self._changing[principal_id]:
+                del self._changing[principal_id]
+        for lease in self._leases:
+            if principal_id is None or lease.principal_id == principal_id:
+                lease.stream.hold()
         for listener in self.on_change:
             listener(principal_id)
+        if not self._leases:
+            return  # no stream to check; a lease taken later is checked when taken
         if principal_id is None:
             self._dirty_all = True
         else:
             self._dirty_principals.add(principal_id)
-        if not self._recheck_scheduled and self._leases:
+        if not self._recheck_scheduled:
             self._recheck_scheduled = True
             asyncio.get_running_loop().call_soon(self._start_recheck)
 
@@ -166,7 +208,7 @@ class AuthorityWatch:
                     self._end(lease, Unauthenticated(f"{exc.message}; the subscription was ended"))
                 continue
             except Exception as exc:
-                # Cannot tell: keep the stream, the next check decides.
+                # Cannot tell: a held stream stays held, the next check decides.
                 logger.warning("authority re-check could not read tokens: %s", type(exc).__name__)
                 continue
             for lease in held:
@@ -178,6 +220,13 @@ class AuthorityWatch:
                             "the subscription was ended"
                         ),
                     )
+                elif not lease.ended and not self._pending(lease):
+                    lease.stream.release()
+
+    def _pending(self, lease: Lease) -> bool:
+        """A change announced while this check ran, or one still being
+        committed: a later check lets it go."""
+        return self._dirty_all or lease.principal_id in self._dirty_principals or lease.principal_id in self._changing
 
     def _end(self, lease: Lease, error: StrongroomError) -> None:
         if lease.ended:
@@ -185,6 +234,6 @@ class AuthorityWatch:
         lease.ended = True
         self.release(lease)
         try:
-            lease.end(error)
+            lease.stream.fail(error)
         except Exception as exc:
             logger.error("ending a subscription failed: %s", type(exc).__name__)

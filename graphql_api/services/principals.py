@@ -76,7 +76,14 @@ class PrincipalService:
         self._policy = policy or TokenPolicy()
         self._authority = authority
 
+    def _suspend(self, principal_ids: Sequence[UUID]) -> None:
+        """Before the change commits: hold these principals' live streams,
+        so nothing committed with the change reaches a stream it ends."""
+        if self._authority is not None:
+            self._authority.suspend(principal_ids)
+
     def _announce(self, principal_ids: Sequence[UUID]) -> None:
+        """After the change committed (or rolled back): check their streams again."""
         if self._authority is not None:
             for principal_id in principal_ids:
                 self._authority.changed(principal_id)
@@ -226,31 +233,40 @@ class PrincipalService:
         await self._manageable(identity, row.principal_id, _token_not_found(token_id))  # type: ignore[attr-defined]
         if row.revoked_at is None:
             now = self._now()
-            async with self._audit.transaction() as connection:
-                dialect = dialect_of_connection(connection)
-                _count, revoked = await connection.execute_query(
-                    dialect.statement(_REVOKE_TREE), [dialect.uuid_param(row.id), dialect.datetime_param(now)]
-                )
-                revoked_ids = [dialect.uuid(r[0]) for r in revoked]
-                owners = {dialect.uuid(r[1]) for r in revoked}
-                descendants = sorted(str(t) for t in revoked_ids if t != row.id)
-                for workspace_id in await self._audit_workspaces(row.principal_id):  # type: ignore[attr-defined]
-                    await self._audit.append(
-                        AuditRecord(
-                            workspace_id,
-                            AuditAction.TOKEN_REVOKED,
-                            actor,
-                            details={
-                                "principal_id": str(row.principal_id),  # type: ignore[attr-defined]
-                                "token_id": str(row.id),
-                                "descendants_revoked": len(descendants),
-                            },
-                        ),
-                        connection,
-                    )
-            self._announce([o for o in owners if o is not None])
+            owners: set[UUID | None] = set()
+            try:
+                await self._revoke_tree(row, now, actor, owners)
+            finally:
+                self._announce([o for o in owners if o is not None])
             await row.refresh_from_db()
         return row
+
+    async def _revoke_tree(self, row: ApiToken, now: datetime, actor: Actor, owners: set[UUID | None]) -> None:
+        """Revoke `row` and its descendants in one transaction; `owners` gets
+        their principals, whose streams are held before it commits."""
+        async with self._audit.transaction() as connection:
+            dialect = dialect_of_connection(connection)
+            _count, revoked = await connection.execute_query(
+                dialect.statement(_REVOKE_TREE), [dialect.uuid_param(row.id), dialect.datetime_param(now)]
+            )
+            revoked_ids = [dialect.uuid(r[0]) for r in revoked]
+            owners.update(dialect.uuid(r[1]) for r in revoked)
+            self._suspend([o for o in owners if o is not None])
+            descendants = sorted(str(t) for t in revoked_ids if t != row.id)
+            for workspace_id in await self._audit_workspaces(row.principal_id):  # type: ignore[attr-defined]
+                await self._audit.append(
+                    AuditRecord(
+                        workspace_id,
+                        AuditAction.TOKEN_REVOKED,
+                        actor,
+                        details={
+                            "principal_id": str(row.principal_id),  # type: ignore[attr-defined]
+                            "token_id": str(row.id),
+                            "descendants_revoked": len(descendants),
+                        },
+                    ),
+                    connection,
+                )
 
     async def visible(self, identity: Identity, workspace_id: str | None) -> list[Principal]:
         """Principals bound to `workspace_id` (its ADMIN or a superadmin), or
@@ -279,6 +295,14 @@ class PrincipalService:
         # Only principals the caller already manages (or any, for a superadmin):
         # a workspace admin must not learn of, or reach into, principals elsewhere.
         principal = await self._manageable(identity, principal_id)
+        try:
+            await self._bind(principal, workspace_id, role, actor)
+        finally:
+            self._announce([principal.id])
+        return principal
+
+    async def _bind(self, principal: Principal, workspace_id: str, role: Role, actor: Actor) -> None:
+        self._suspend([principal.id])
         async with self._audit.transaction() as connection:
             binding = (
                 await RoleBinding.filter(principal_id=principal.id, workspace_id=workspace_id)
@@ -299,8 +323,6 @@ class PrincipalService:
                 ),
                 connection,
             )
-        self._announce([principal.id])
-        return principal
 
     async def revoke(self, identity: Identity, principal_id: UUID, workspace_id: str, actor: Actor) -> Principal:
         if not identity.may(Permission.MANAGE_PRINCIPALS, workspace_id):
@@ -311,14 +333,17 @@ class PrincipalService:
         )
         if principal is None or binding is None:
             raise NotFound(f"principal {principal_id} has no role in workspace {workspace_id!r}")
-        async with self._audit.transaction() as connection:
-            await RoleBinding.filter(id=binding.id).using_db(connection).delete()
-            await self._audit.append(
-                AuditRecord(
-                    workspace_id, AuditAction.ROLE_REVOKED, actor,
-                    details={"principal_id": str(principal.id), "role": binding.role.value},
-                ),
-                connection,
-            )
-        self._announce([principal.id])
+        self._suspend([principal.id])
+        try:
+            async with self._audit.transaction() as connection:
+                await RoleBinding.filter(id=binding.id).using_db(connection).delete()
+                await self._audit.append(
+                    AuditRecord(
+                        workspace_id, AuditAction.ROLE_REVOKED, actor,
+                        details={"principal_id": str(principal.id), "role": binding.role.value},
+                    ),
+                    connection,
+                )
+        finally:
+            self._announce([principal.id])
         return principal

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
 from graphql_api.errors import AuditUnavailable, BadUserInput, NotFound, StrongroomError
@@ -42,18 +41,21 @@ _VERSION_FOR_VALUE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedVersion:
-    """A secret's row and one of its versions, as a value read needs them."""
+class LoadedVersion(NamedTuple):
+    """A secret's row and one of its versions, as a value read needs them (a
+    tuple: a bulk read makes hundreds)."""
 
     name: str | None
     is_active: bool
     current_version: int
     version: int | None
-    ciphertext: bytes | None = field(repr=False)
-    wrapped_key: bytes | None = field(repr=False)
+    ciphertext: bytes | None
+    wrapped_key: bytes | None
     backend: str | None
     key_id: str | None
+
+    def __repr__(self) -> str:  # without the ciphertext and the wrapped key
+        return f"LoadedVersion(name={self.name!r}, version={self.version}, backend={self.backend!r}, key_id={self.key_id!r})"
 
     @classmethod
     def from_row(cls, row: Sequence[Any], dialect: Dialect, offset: int = 0) -> LoadedVersion:
@@ -242,15 +244,7 @@ class SecretReader:
             number = loaded.current_version if version is None else version
             if loaded.version is None or loaded.ciphertext is None or loaded.wrapped_key is None:
                 raise NotFound(f"version {number} of secret {secret_id} does not exist")
-            value = await self._envelope.open(
-                ciphertext=loaded.ciphertext,
-                wrapped_key=loaded.wrapped_key,
-                backend_name=loaded.backend or "",
-                key_id=loaded.key_id or "",
-                workspace_id=workspace_id,
-                secret_id=secret_id,
-                version=loaded.version,
-            )
+            value = await self._open(workspace_id, secret_id, loaded)
         except StrongroomError as exc:
             await self._record_failed_read(workspace_id, secret_id, version, actor, exc)
             raise
@@ -264,33 +258,55 @@ class SecretReader:
         (import's "unchanged", digests); not audited as reads by themselves:
         the caller records what it does with them."""
         dialect = self._sql.dialect
-        values: dict[UUID, str] = {}
-        for start in range(0, len(secret_ids), 500):
-            chunk = list(secret_ids[start : start + 500])
-            marks = ", ".join("?" for _ in chunk)
+        params = [dialect.uuid_param(i) for i in secret_ids]
+        rows = await self._current_rows(workspace_id, 's."id"', params, active_only=False)
+        return {secret_id: await self._open(workspace_id, secret_id, loaded) for secret_id, loaded in rows}
+
+    async def _current_rows(
+        self, workspace_id: str, column: str, keys: Sequence[object] | None, *, active_only: bool
+    ) -> list[tuple[UUID, LoadedVersion]]:
+        """Secrets with their current versions in one query per 500 keys
+        (`column` IN keys; every secret of the workspace when keys is None),
+        ordered by name."""
+        dialect = self._sql.dialect
+        chunks: list[list[object]] = [[]] if keys is None else [
+            list(keys[start : start + 500]) for start in range(0, len(keys), 500)
+        ]
+        found: list[tuple[UUID, LoadedVersion]] = []
+        for chunk in chunks:
+            where = 's."workspace_id" = ? AND s."destroyed_at" IS NULL'
+            if active_only:
+                where += ' AND s."is_active" = ?'
+            if keys is not None:
+                if not chunk:
+                    continue
+                where += f' AND {column} IN ({", ".join("?" for _ in chunk)})'
+            params: list[object] = [workspace_id, *([dialect.bool_param(True)] if active_only else []), *chunk]
             rows = await self._sql.read(
                 'SELECT s."id", s."name", s."is_active", s."current_version", v."version", v."ciphertext",'
                 ' v."wrapped_key", v."backend", v."key_id" FROM "secret" s JOIN "secret_version" v'
-                ' ON v."secret_id" = s."id" AND v."version" = s."current_version"'
-                f' WHERE s."workspace_id" = ? AND s."destroyed_at" IS NULL AND s."id" IN ({marks})',
-                [workspace_id, *[dialect.uuid_param(i) for i in chunk]],
+                f' ON v."secret_id" = s."id" AND v."version" = s."current_version" WHERE {where}',
+                params,
             )
             for row in rows:
                 secret_id = dialect.uuid(row[0])
                 assert secret_id is not None
-                loaded = LoadedVersion.from_row(row, dialect, offset=1)
-                if loaded.ciphertext is None or loaded.wrapped_key is None or loaded.version is None:
-                    continue
-                values[secret_id] = await self._envelope.open(
-                    ciphertext=loaded.ciphertext,
-                    wrapped_key=loaded.wrapped_key,
-                    backend_name=loaded.backend or "",
-                    key_id=loaded.key_id or "",
-                    workspace_id=workspace_id,
-                    secret_id=secret_id,
-                    version=loaded.version,
-                )
-        return values
+                found.append((secret_id, LoadedVersion.from_row(row, dialect, offset=1)))
+        found.sort(key=lambda item: item[1].name or "")
+        return found
+
+    async def _open(self, workspace_id: str, secret_id: UUID, loaded: LoadedVersion) -> str:
+        # Callers have checked (or their inner join guarantees) the version's columns.
+        assert loaded.ciphertext is not None and loaded.wrapped_key is not None and loaded.version is not None
+        return await self._envelope.open(
+            ciphertext=loaded.ciphertext,
+            wrapped_key=loaded.wrapped_key,
+            backend_name=loaded.backend or "",
+            key_id=loaded.key_id or "",
+            workspace_id=workspace_id,
+            secret_id=secret_id,
+            version=loaded.version,
+        )
 
     async def digests(
         self, workspace_id: str, names: Sequence[str] | None, actor: Actor, digest: Callable[[str], str]
@@ -348,24 +364,18 @@ class SecretReader:
     async def _reveal_many(
         self, workspace_id: str, names: Sequence[str] | None, actor: Actor
     ) -> list[RevealedValue]:
-        query = Secret.filter(workspace_id=workspace_id, destroyed_at=None, is_active=True)
+        wanted: list[str] | None = None
         if names is not None:
             wanted = list(dict.fromkeys(validation.secret_name(n, f"names[{i}]") for i, n in enumerate(names)))
-            query = query.filter(name__in=wanted)
-        secrets = await query.order_by("name")
-        if names is not None:
-            missing = sorted(set(wanted) - {s.name for s in secrets})
+        rows = await self._current_rows(workspace_id, 's."name"', wanted, active_only=True)
+        if wanted is not None:
+            missing = sorted(set(wanted) - {loaded.name for _, loaded in rows})
             if missing:
                 raise _MissingNames(workspace_id, missing)
-        if not secrets:
-            return []
-        wanted_versions = Q(*(Q(secret_id=s.id, version=s.current_version) for s in secrets), join_type=Q.OR)
-        current = {row.secret_id: row for row in await SecretVersion.filter(wanted_versions)}  # type: ignore[attr-defined]
-        revealed: list[RevealedValue] = []
-        for secret in secrets:
-            row = current[secret.id]
-            value = await self.open_version(secret, row)
-            revealed.append(RevealedValue(secret.id, secret.name or "", row.version, value))
+        revealed = [
+            RevealedValue(secret_id, loaded.name or "", loaded.current_version, await self._open(workspace_id, secret_id, loaded))
+            for secret_id, loaded in rows
+        ]
         await self._audit.record(
             [
                 AuditRecord(

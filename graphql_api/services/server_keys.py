@@ -81,7 +81,7 @@ class DerivedKeys:
         return mac.hexdigest()
 
     def chain_hash(self, prev_hash: str, event: bytes) -> str:
-        return hmac.new(self.chain_key, prev_hash.encode("ascii") + event, hashlib.sha256).hexdigest()
+        return hmac.digest(self.chain_key, prev_hash.encode("ascii") + event, "sha256").hex()
 
     def value_digest(self, value: str) -> str:
         return hmac.new(self.digest_key, value.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -7,8 +7,11 @@ audit batch; here one statement reads everything the decision needs, and
 the decision is made by the same pieces as on every other path:
 `TokenAuthenticator.admit` (revoked, expired, maximum lifetime, throttle),
 `Identity.may` over the one role table, the `DenialRecorder`, and
-`SecretReader.reveal_loaded` (fail-closed audit). Nothing is cached: a revoked
-token or a removed role is refused by the very next read, on every replica.
+`SecretReader.reveal_loaded` (fail-closed audit). On SQLite nothing is
+cached; on PostgreSQL the same decisions are made from the replica's read
+cache (graphql_api.services.read_cache), which change notifications empty
+before anything changed is read again. Either way a revoked token or a
+removed role is refused by the very next read, on every replica.
 """
 
 from __future__ import annotations

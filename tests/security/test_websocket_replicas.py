@@ -90,11 +90,15 @@ async def wait_live(client: httpx.AsyncClient, sockets: list[ClientConnection], 
     raise AssertionError("subscriptions on replica B never went live")
 
 
-async def ended(socket_: ClientConnection) -> tuple[list[str], float]:
+async def ended(socket_: ClientConnection, change: str) -> tuple[list[str], float]:
+    """The codes the stream ended with, and when; it must not have been sent
+    the event of the `change` that ended it (committed with the change)."""
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(5):
         while True:
             message = await ws_recv(socket_, 5)
+            if message.get("id") == "s" and message["type"] == "next":
+                assert message["payload"]["data"]["auditEvents"]["action"] != change, message
             if message.get("id") == "s" and message["type"] in ("error", "complete"):
                 assert message["type"] == "error", message
                 return [e["extensions"]["code"] for e in message["payload"]], loop.time()
@@ -130,7 +134,7 @@ async def test_revocations_through_one_replica_end_streams_on_the_other(
             await gql(client, "mutation($t: ID!) { revokeApiToken(id: $t) { revoked } }", {"t": revoked_id})
             revoked_at = asyncio.get_running_loop().time()
             for (found, arrived), kind in zip(
-                await asyncio.gather(*(ended(s) for s in token_streams)), ("workspace", "secret"), strict=True
+                await asyncio.gather(*(ended(s, "TOKEN_REVOKED") for s in token_streams)), ("workspace", "secret"), strict=True
             ):
                 assert found == ["UNAUTHENTICATED"], kind
                 assert arrived - revoked_at < DEADLINE, (
@@ -147,7 +151,7 @@ async def test_revocations_through_one_replica_end_streams_on_the_other(
             )
             removed_at = asyncio.get_running_loop().time()
             for (found, arrived), kind in zip(
-                await asyncio.gather(*(ended(s) for s in role_streams)), ("workspace", "secret"), strict=True
+                await asyncio.gather(*(ended(s, "ROLE_REVOKED") for s in role_streams)), ("workspace", "secret"), strict=True
             ):
                 assert found == ["FORBIDDEN"], kind
                 assert arrived - removed_at < DEADLINE, (

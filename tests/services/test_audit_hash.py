@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graphql_api.services.audit import GENESIS_HASH, canonical_event
 from graphql_api.services.server_keys import DerivedKeys
@@ -85,3 +88,41 @@ def test_chain_hash_depends_on_prev_hash() -> None:
     assert chain_hash(first, event) != first
     assert chain_hash("1" + GENESIS_HASH[1:], event) != first
     assert chain_hash(GENESIS_HASH, event) == first
+
+
+def _reference(event: dict[str, Any]) -> bytes:
+    """The canonical form as first defined: json.dumps of the fields, sorted
+    keys, no spaces, UTF-8. Chains written since depend on it byte for byte."""
+    document = {
+        "id": str(event["event_id"]),
+        "seq": event["seq"],
+        "workspace_id": event["workspace_id"],
+        "secret_id": str(event["secret_id"]) if event["secret_id"] else None,
+        "action": event["action"],
+        "user_id": str(event["user_id"]) if event["user_id"] else None,
+        "ip_address": event["ip_address"],
+        "user_agent": event["user_agent"],
+        "details": event["details"],
+        "success": event["success"],
+        "created_at": event["created_at"].isoformat(timespec="microseconds"),
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)  # any character but lone surrogates
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    event_id=st.uuids(), seq=st.integers(1, 2**62), workspace_id=_text, secret_id=st.none() | st.uuids(),
+    action=_text, user_id=st.none() | st.uuids(), ip_address=st.none() | _text, user_agent=st.none() | _text,
+    details=st.dictionaries(_text, _json, max_size=5), success=st.booleans(),
+    created_at=st.datetimes(timezones=st.just(UTC)),
+)
+def test_canonical_bytes_are_json_dumps_byte_for_byte(**event: Any) -> None:
+    assert canonical_event(**event) == _reference(event)
