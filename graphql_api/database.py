@@ -65,6 +65,11 @@ def tortoise_config(database_url: str, pool_size: int | None = None) -> dict[str
                 # destroyed secret's ciphertext and wrapped key do not linger
                 # in free pages (see SecretStore.destroy for the WAL).
                 "secure_delete": "ON",
+                # 32 MiB of pages (SQLite's default is 2): a group commit
+                # touches an index page per secret it audits, and at 100,000
+                # secrets those pages must stay in memory, not be read back
+                # from the file for every batch.
+                "cache_size": -32768,
             },
         }
     else:

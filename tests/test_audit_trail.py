@@ -314,6 +314,8 @@ async def test_audit_queries_paginate_newest_first_with_filters(server: Server) 
     assert [e["node"]["seq"] for e in second["edges"]] == [3, 2] and second["pageInfo"]["hasNextPage"] is False
     per_secret = await server.data('query($id: ID!) { secretAudit(workspaceId: "default", secretId: $id) { totalCount } }', {"id": sid})
     assert per_secret["secretAudit"]["totalCount"] == 5
+    everything = await server.data('{ workspaceAudit(workspaceId: "default", first: 1) { totalCount } }')
+    assert everything["workspaceAudit"]["totalCount"] == await SecretAudit.filter(workspace_id="default").count()
 
 
 # ---- retention --------------------------------------------------------------------
@@ -332,6 +334,8 @@ async def test_retention_purges_old_events_and_verification_still_holds(server: 
     head = await AuditChainHead.get(workspace_id="default")
     assert head.purged_through_seq == 4
     assert (await integrity(server))["valid"] is True
+    kept_count = await server.data('{ workspaceAudit(workspaceId: "default", first: 1) { totalCount } }')
+    assert kept_count["workspaceAudit"]["totalCount"] == 1  # what is kept, not what was ever written
     await server.data(VALUE, {"id": sid})
     await SecretAudit.filter(id=kept[0].id).delete()
     assert (await integrity(server))["valid"] is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tortoise import connections
 
 from models import Secret, SecretAudit, SecretVersion
 from tests.harness import Server
@@ -70,3 +71,16 @@ async def test_import_is_atomic_when_audit_fails(server: Server, dialect: str) -
         await unblock_audit_inserts(dialect)
     assert error["extensions"]["code"] == "AUDIT_UNAVAILABLE"
     assert await Secret.all().count() == 0
+
+
+async def test_a_large_import_refreshes_the_planner_statistics_on_postgresql(server: Server) -> None:
+    """A table never analyzed after a bulk load makes PostgreSQL read a whole
+    workspace for one page (graphql_api/services/planner_statistics.py)."""
+    if server.services.settings.is_sqlite:
+        pytest.skip("SQLite plans these queries from its indexes alone")
+    text = "\n".join(f"BULK_{i:05d}=value-{i}" for i in range(1_200))
+    await server.data('mutation($t: String!) { importSecrets(workspaceId: "default", dotenv: $t) { created } }', {"t": text})
+    rows = await connections.get(server.services.sql.connection_name).execute_query_dict(
+        "SELECT relname, last_analyze FROM pg_stat_user_tables WHERE relname IN ('secret', 'secret_version')"
+    )
+    assert {row["relname"] for row in rows if row["last_analyze"] is not None} == {"secret", "secret_version"}

@@ -261,7 +261,11 @@ class AuditEdge:
 class AuditConnection:
     edges: list[AuditEdge]
     page_info: PageInfo
-    total_count: int
+    page: strawberry.Private[AuditPage]
+
+    @strawberry.field(description="how many events the listing holds in all (counted only when asked for)")
+    async def total_count(self) -> int:
+        return await self.page.count()
 
 
 @strawberry.type
@@ -473,7 +477,7 @@ def audit_connection(page: AuditPage) -> AuditConnection:
     return AuditConnection(
         edges=[AuditEdge(cursor=str(e.seq), node=AuditEvent.from_model(e)) for e in page.events],
         page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        total_count=page.total_count,
+        page=page,
     )
 
 

@@ -11,8 +11,8 @@ itself: that the trail still reaches the point it had reached then.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -34,7 +34,8 @@ MAX_SEQ = 2**63 - 1
 class AuditPage:
     events: list[SecretAudit]
     has_next_page: bool
-    total_count: int
+    # Counts the events of the listing in all; awaited only when a client asks.
+    count: Callable[[], Awaitable[int]] = field(repr=False)
 
     @property
     def end_cursor(self) -> str | None:
@@ -112,11 +113,19 @@ class AuditReader:
             query = query.filter(action=action)
         if success is not None:
             query = query.filter(success=success)
-        total = await query.count()
-        if before is not None:
-            query = query.filter(seq__lt=before)
-        rows = await query.order_by("-seq").limit(first + 1)
-        return AuditPage(events=rows[:first], has_next_page=len(rows) > first, total_count=total)
+        unfiltered = secret_id is None and action is None and success is None
+
+        async def count() -> int:
+            if unfiltered:
+                # A chain holds every seq from the purge point to the head:
+                # no need to count a trail of millions row by row.
+                head = await AuditChainHead.get_or_none(workspace_id=workspace_id)
+                return head.seq - head.purged_through_seq if head is not None else 0
+            return await query.count()
+
+        paged = query.filter(seq__lt=before) if before is not None else query
+        rows = await paged.order_by("-seq").limit(first + 1)
+        return AuditPage(events=rows[:first], has_next_page=len(rows) > first, count=count)
 
     async def last_accessed(self, secret_ids: Sequence[UUID]) -> dict[UUID, datetime]:
         rows = (
@@ -127,7 +136,9 @@ class AuditReader:
         )
         return {UUID(str(row["secret_id"])): row["last"] for row in rows}
 
-    async def verify(self, workspace_id: str, checkpoint: Checkpoint | None = None) -> IntegrityReport:
+    async def verify(
+        self, workspace_id: str, checkpoint: Checkpoint | None = None, *, since: Checkpoint | None = None
+    ) -> IntegrityReport:
         """Recompute the chain from the oldest kept event to the head.
 
         The first event that does not fit is named (the newest kept event
@@ -136,7 +147,7 @@ class AuditReader:
         finding: the check runs again from the new start.
         """
         for _attempt in range(3):
-            report, purged_through = await self._verify_once(workspace_id, checkpoint)
+            report, purged_through = await self._verify_once(workspace_id, checkpoint, since)
             if report.valid:
                 return report
             head = await AuditChainHead.get_or_none(workspace_id=workspace_id)
@@ -145,13 +156,13 @@ class AuditReader:
         return report
 
     async def _verify_once(
-        self, workspace_id: str, checkpoint: Checkpoint | None
+        self, workspace_id: str, checkpoint: Checkpoint | None, since: Checkpoint | None
     ) -> tuple[IntegrityReport, int | None]:
         head = await AuditChainHead.get_or_none(workspace_id=workspace_id)
-        return await self._check(workspace_id, checkpoint, head), head.purged_through_seq if head else None
+        return await self._check(workspace_id, checkpoint, head, since), head.purged_through_seq if head else None
 
     async def _check(
-        self, workspace_id: str, checkpoint: Checkpoint | None, head: AuditChainHead | None
+        self, workspace_id: str, checkpoint: Checkpoint | None, head: AuditChainHead | None, since: Checkpoint | None
     ) -> IntegrityReport:
         keys = self._server_keys.keys
         if head is None:
@@ -176,6 +187,17 @@ class AuditReader:
                 return IntegrityReport(False, 0, None, None, head.seq, "the checkpoint's event was rewritten before it was purged")
         expected_prev = head.purged_through_hash
         expected_seq = head.purged_through_seq + 1
+        if since is not None and since.seq > head.purged_through_seq:
+            # From an event already verified (the last signed checkpoint):
+            # the events after it must chain onto the hash it signed.
+            if since.seq > head.seq:
+                return IntegrityReport(
+                    False, 0, None, head.hash, head.seq,
+                    f"the trail ends at event {head.seq}, before the verified event {since.seq}: newer events were removed",
+                )
+            expected_prev, expected_seq = since.head_hash, since.seq + 1
+            if since.seq == head.seq and head.hash != since.head_hash:
+                return IntegrityReport(False, 0, None, None, head.seq, "the chain head no longer matches the verified event")
         checked = 0
         last: SecretAudit | None = None
         while expected_seq <= head.seq:

@@ -35,6 +35,7 @@ from graphql_api.services import validation
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
 from graphql_api.services.dotenv import parse_dotenv
 from graphql_api.services.envelope import Envelope
+from graphql_api.services.planner_statistics import PlannerStatistics
 from graphql_api.services.secret_inputs import due_date
 from graphql_api.services.secret_reads import SecretReader
 from graphql_api.services.secret_store import ExistingSecret, NewSecretRow, NewVersionRow, SecretStore
@@ -83,7 +84,9 @@ class DotenvImporter:
         store: SecretStore,
         default_rotation_days: int,
         now: Callable[[], datetime],
+        statistics: PlannerStatistics | None = None,
     ) -> None:
+        self._statistics = statistics
         self._secrets = secrets
         self._envelope = envelope
         self._audit = audit
@@ -211,6 +214,8 @@ class DotenvImporter:
                     await self._audit.append_many(records, connection)
             except IntegrityError:
                 raise Conflict("a secret of this file was created meanwhile; nothing was imported, try again") from None
+            if self._statistics is not None:
+                await self._statistics.after_bulk_change(len(new_rows) + len(version_rows))
         return ImportOutcome(
             counts[ImportAction.CREATE], counts[ImportAction.UPDATE], counts[ImportAction.SKIP],
             counts[ImportAction.UNCHANGED], plan,

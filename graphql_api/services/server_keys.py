@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.hashes import SHA256
@@ -103,6 +104,14 @@ class DerivedKeys:
 
     def sign(self, message: bytes) -> str:
         return base64.b64encode(self.signing_key.sign(message)).decode("ascii")
+
+    def signed(self, message: bytes, signature: str) -> bool:
+        """Whether `signature` (as `sign` writes it) is this key's over `message`."""
+        try:
+            self.public_key.verify(base64.b64decode(signature, validate=True), message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
 
     def __repr__(self) -> str:
         return "DerivedKeys(<hidden>)"

@@ -37,6 +37,7 @@ from graphql_api.services.envelope import Backends, DataKeyCache, Envelope
 from graphql_api.services.importer import DotenvImporter
 from graphql_api.services.key_rotation import KeyRotationService
 from graphql_api.services.notifications import NotificationOutbox
+from graphql_api.services.planner_statistics import PlannerStatistics
 from graphql_api.services.principals import PrincipalService
 from graphql_api.services.read_cache import CommittedChanges, ReadCache
 from graphql_api.services.rotation import RotationService
@@ -68,6 +69,8 @@ Clock = Callable[[], datetime]
 # is only a backstop; an SQLite file can be edited by another process unseen.
 AUTHORITY_TICK_SQLITE = 0.5
 AUTHORITY_TICK_POSTGRES = 5.0
+# How often the tables Strongroom fills are analyzed on PostgreSQL (graphql_api.services.planner_statistics).
+STATISTICS_INTERVAL = 3600.0
 
 
 def utc_now() -> datetime:
@@ -100,6 +103,7 @@ class Services:
     authority: AuthorityWatch
     values: ValueReader
     read_cache: ReadCache
+    planner_statistics: PlannerStatistics
     now: Clock
     _listener: PostgresListener | None = field(default=None, repr=False)
     _jobs: list[PeriodicJob] = field(default_factory=list, repr=False)
@@ -175,6 +179,8 @@ class Services:
             PeriodicJob("key-rotation-resume", 30, self.key_rotation.resume_abandoned, first_delay=1),
             PeriodicJob("rotation-scheduler", settings.rotation_interval_seconds, self.rotation.run_once),
         ]
+        if self.planner_statistics.applies:
+            self._jobs.append(PeriodicJob("planner-statistics", STATISTICS_INTERVAL, self.planner_statistics.refresh))
         for job in self._jobs:
             job.start()
 
@@ -256,6 +262,7 @@ def build_services(
     secrets = SecretService(
         envelope=envelope, audit=audit, default_rotation_days=settings.rotation_days, now=now, sql=sql
     )
+    planner_statistics = PlannerStatistics(sql)
     authenticator = TokenAuthenticator(now, sql, TokenPolicy(settings.max_token_ttl), audit.touch_token)
     authority = AuthorityWatch(
         authenticator,
@@ -291,6 +298,7 @@ def build_services(
             store=SecretStore(sql),
             default_rotation_days=settings.rotation_days,
             now=now,
+            statistics=planner_statistics,
         ),
         key_rotation=KeyRotationService(
             backends=backends,
@@ -319,6 +327,7 @@ def build_services(
             cache=read_cache if not settings.is_sqlite else None,
         ),
         read_cache=read_cache,
+        planner_statistics=planner_statistics,
         now=now,
     )
     holder["services"] = services

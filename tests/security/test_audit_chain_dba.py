@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from graphql_api.services.audit import GENESIS_HASH, canonical_event
-from models import AuditChainHead, SecretAudit, ServerKey
+from models import AuditChainHead, AuditCheckpoint, SecretAudit, ServerKey
 from tests.conftest import make_settings
 from tests.harness import Server
 from tests.security.conftest import LiveClock, create_secret, ok, running
@@ -235,3 +235,37 @@ async def test_deleting_the_server_key_does_not_launder_a_rewritten_trail(
         assert report["valid"] is False, (
             f"a rewritten trail verifies after the server key was deleted and regenerated: {report}"
         )
+
+
+async def test_a_new_checkpoint_checks_the_events_since_the_last(server: Server) -> None:
+    events = await trail(server, reads=3)
+    sid = str(events[0].secret_id)
+    (await ok(server, CHECKPOINT))["auditCheckpoint"]
+    for _ in range(2):
+        await ok(server, VALUE, {"id": sid})
+    newest = await SecretAudit.filter(workspace_id="default").order_by("-seq").first()
+    assert newest is not None
+    await SecretAudit.filter(id=newest.id).update(user_agent="edited after the checkpoint")
+    body = await server.execute(CHECKPOINT)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["NOT_FOUND"], body  # nothing signed over it
+
+
+async def test_a_checkpoint_row_the_server_did_not_sign_is_no_starting_point(server: Server) -> None:
+    """A DBA who edits an old event and inserts a checkpoint row naming the
+    current head gets that row neither returned nor chained to; the next
+    checkpoint chains to the last one the server signed, and a full check
+    still reports the edit."""
+    events = await trail(server, reads=4)
+    first = (await ok(server, CHECKPOINT))["auditCheckpoint"]
+    await ok(server, VALUE, {"id": str(events[0].secret_id)})
+    await SecretAudit.filter(id=events[1].id).update(user_agent="rewritten")
+    head = await AuditChainHead.get(workspace_id="default")
+    await AuditCheckpoint.create(
+        workspace_id="default", seq=head.seq, head_hash=head.hash, created_at=events[-1].created_at,
+        key_id=first["keyId"], previous_signature=first["signature"], signature=first["signature"],
+    )
+    second = (await ok(server, CHECKPOINT))["auditCheckpoint"]
+    verify_signature(second)
+    assert second["signature"] != first["signature"] and second["previousSignature"] == first["signature"]
+    report = await integrity(server)
+    assert report["valid"] is False and report["firstInvalidEventId"] == str(events[1].id), report
