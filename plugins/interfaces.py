@@ -75,6 +75,10 @@ class EncryptionBackend(Protocol):
     - `current_key_id()` names the key `wrap` would use now.
     - `health()` answers whether wrap and unwrap work right now.
     - `aclose()` releases connections; called once at shutdown.
+    - Optional: a class attribute `local = True` says that wrap and unwrap
+      never wait on I/O (the keys are in this process); a key rotation then
+      rewraps row after row instead of in concurrent calls. Absent means
+      remote.
     All methods may be called concurrently. None may log key material.
     """
 

@@ -67,6 +67,10 @@ class Backends:
             raise BadUserInput(field_name, f"unknown or unavailable encryption backend {chosen!r} (available: {available})")
         return backend
 
+    def is_local(self, name: str) -> bool:
+        """Whether backend `name` declares its keys in this process (`local`)."""
+        return bool(getattr(self._backends.get(name), "local", False))
+
     def for_read(self, name: str) -> EncryptionBackend:
         backend = self._backends.get(name)
         if backend is None:

@@ -220,30 +220,41 @@ class KeyRotationService:
         if not rows:
             return None
         target = self._backends.for_read(job.target_backend)
-        # Remote backends answer in milliseconds each: rewrap a batch's rows
-        # concurrently, bounded so a KMS or Vault is not flooded.
-        limit = asyncio.Semaphore(REWRAP_CONCURRENCY)
+        # A runtime Protocol check is slow (typing inspects the class): once a batch, not once a row.
+        rotator = target if isinstance(target, RotatableBackend) else None
 
         async def rewrap(row: WrappedVersion) -> tuple[WrappedVersion, bytes, str]:
             context = key_context(row.workspace_id, row.secret_id)
             wrapped = WrappedKey(ciphertext=row.wrapped_key, key_id=row.key_id)
-            async with limit:
-                try:
-                    if row.backend == target.name and isinstance(target, RotatableBackend):
-                        new = await target.rewrap(wrapped, context)
-                    else:
-                        source = self._backends.for_read(row.backend)
-                        new = await target.wrap(await source.unwrap(wrapped, context), context)
-                except BackendUnavailable:
-                    raise
-                except Exception as exc:
-                    raise BackendUnavailable(
-                        f"could not rewrap version {row.version} of secret {row.secret_id} "
-                        f"(backend {row.backend!r}, key {row.key_id}): {_reason(exc)}"
-                    ) from None
+            try:
+                if rotator is not None and row.backend == target.name:
+                    new = await rotator.rewrap(wrapped, context)
+                else:
+                    source = self._backends.for_read(row.backend)
+                    new = await target.wrap(await source.unwrap(wrapped, context), context)
+            except BackendUnavailable:
+                raise
+            except Exception as exc:
+                raise BackendUnavailable(
+                    f"could not rewrap version {row.version} of secret {row.secret_id} "
+                    f"(backend {row.backend!r}, key {row.key_id}): {_reason(exc)}"
+                ) from None
             return row, new.ciphertext, new.key_id
 
-        rewrapped = list(await asyncio.gather(*(rewrap(row) for row in rows)))
+        if all(self._backends.is_local(name) for name in {target.name, *(row.backend for row in rows)}):
+            # A keyring in this process answers at once: one row after another,
+            # without a task per row.
+            rewrapped = [await rewrap(row) for row in rows]
+        else:
+            # Remote backends answer in milliseconds each: rewrap a batch's rows
+            # concurrently, bounded so a KMS or Vault is not flooded.
+            limit = asyncio.Semaphore(REWRAP_CONCURRENCY)
+
+            async def bounded(row: WrappedVersion) -> tuple[WrappedVersion, bytes, str]:
+                async with limit:
+                    return await rewrap(row)
+
+            rewrapped = list(await asyncio.gather(*(bounded(row) for row in rows)))
         # The target's current key moved since the job started (rotated elsewhere):
         # adopt the key the rewraps now produce, and revisit rows already done.
         produced = rewrapped[-1][2]

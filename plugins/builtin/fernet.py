@@ -43,10 +43,15 @@ def context_digest(context: KeyContext) -> bytes:
     return _digest(tuple(sorted(context.items())))
 
 
+# json.dumps(..., sort_keys=True, separators=(",", ":")) byte for byte, without
+# building an encoder per call (a key rotation digests every secret's context).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 @functools.lru_cache(maxsize=4096)
 def _digest(items: tuple[tuple[str, str], ...]) -> bytes:
     # Cached: the same few contexts are digested on every read of a secret.
-    canonical = json.dumps(dict(items), sort_keys=True, separators=(",", ":"))
+    canonical = _CANONICAL.encode(dict(items))
     return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
@@ -54,6 +59,7 @@ class FernetBackend:
     """EncryptionBackend over a local keyring; the first key wraps."""
 
     name = NAME
+    local = True  # the keyring is in this process (EncryptionBackend)
 
     def __init__(self, keys: Sequence[str], keyring_file: Path | None = None) -> None:
         if not keys:

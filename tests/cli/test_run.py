@@ -123,12 +123,23 @@ class _Child:
         )
         self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
         self.stderr = ""
-        assert self.process.stdout is not None
-        threading.Thread(target=self._pump, args=(self.process.stdout,), daemon=True).start()
+        self._stderr_parts: list[str] = []
+        assert self.process.stdout is not None and self.process.stderr is not None
+        # Each pipe has one reader, a thread of its own, until the child closes it.
+        self._readers = [
+            threading.Thread(target=self._pump, args=(self.process.stdout,), daemon=True),
+            threading.Thread(target=self._collect, args=(self.process.stderr,), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
     def _pump(self, stream: IO[str]) -> None:
         for line in stream:
             self.lines.put((time.monotonic(), line.rstrip("\n")))
+
+    def _collect(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._stderr_parts.append(line)
 
     def expect(self, pattern: str, timeout: float = 15.0) -> tuple[float, str]:
         deadline = time.monotonic() + timeout
@@ -155,11 +166,16 @@ class _Child:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            _, stderr = self.process.communicate(timeout=timeout)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, stderr = self.process.communicate()
-        self.stderr += stderr or ""
+            self.process.wait()
+        for reader in self._readers:
+            reader.join(timeout=5)  # the pipes reach their end with the child (and its children)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+        self.stderr = "".join(self._stderr_parts)
         return self.stderr
 
 
