@@ -25,20 +25,25 @@ NEEDS_OPENBAO = {"read", "write"}
 
 def preflight(config: Config) -> tuple[str | None, str | None]:
     """Everything the run needs, checked before anything starts: (PostgreSQL version, OpenBao version)."""
-    for tool, why in (("wrk", "the HTTP load generator (Debian: apt-get install wrk)"),
-                      ("taskset", "pins servers and load to separate cores (util-linux)")):
+    for tool, why in (
+        ("wrk", "the HTTP load generator (Debian: apt-get install wrk)"),
+        ("taskset", "pins servers and load to separate cores (util-linux)"),
+    ):
         if shutil.which(tool) is None:
             raise BenchError(f"{tool} is missing: {why}")
     if len(os.sched_getaffinity(0)) < 2:
-        raise BenchError("the benchmark needs 2 cores (servers on core 0, load on core 1); this process may use "
-                         f"{len(os.sched_getaffinity(0))}")
+        raise BenchError(
+            "the benchmark needs 2 cores (servers on core 0, load on core 1); this process may use "
+            f"{len(os.sched_getaffinity(0))}"
+        )
     postgres_version = postgres.server_version() if config.only & NEEDS_POSTGRES else None
     openbao_version = None
     if config.only & NEEDS_OPENBAO:
         import subprocess
 
-        openbao_version = subprocess.run([str(bao_binary()), "version"], capture_output=True, text=True,
-                                         timeout=30, check=False).stdout.strip()
+        openbao_version = subprocess.run(
+            [str(bao_binary()), "version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.strip()
     return postgres_version, openbao_version
 
 
@@ -73,11 +78,20 @@ def main() -> int:
     started = time.monotonic()
     machine = describe(postgres=postgres_version, openbao=openbao_version)
     settings = {
-        "quick": config.quick, "rounds": config.rounds, "duration_s": config.duration, "warmup_s": config.warmup,
-        "latency_duration_s": config.latency_duration, "small_secrets": config.small_secrets,
-        "large_secrets": config.large_secrets, "import_lines": config.import_lines, "value_size": config.value_size,
-        "read_connections": config.read_connections, "write_connections": config.write_connections,
-        "subscribers": config.subscribers, "scenarios": selected, "loadavg_start": _loadavg(),
+        "quick": config.quick,
+        "rounds": config.rounds,
+        "duration_s": config.duration,
+        "warmup_s": config.warmup,
+        "latency_duration_s": config.latency_duration,
+        "small_secrets": config.small_secrets,
+        "large_secrets": config.large_secrets,
+        "import_lines": config.import_lines,
+        "value_size": config.value_size,
+        "read_connections": config.read_connections,
+        "write_connections": config.write_connections,
+        "subscribers": config.subscribers,
+        "scenarios": selected,
+        "loadavg_start": _loadavg(),
     }
     report = Report(machine, settings)
     try:
@@ -101,8 +115,10 @@ def main() -> int:
         return 2
     report.settings["elapsed_s"] = round(time.monotonic() - started)
     report.settings["loadavg_end"] = _loadavg()
-    print(f"\nResults ({machine['cpu']}, {machine['cores']} cores, {machine['kernel']}, Python {machine['python']}, "
-          f"SQLite {machine['sqlite']}, PostgreSQL {machine['postgresql']}, {machine['openbao']}, {machine['date']}):\n")
+    print(
+        f"\nResults ({machine['cpu']}, {machine['cores']} cores, {machine['kernel']}, Python {machine['python']}, "
+        f"SQLite {machine['sqlite']}, PostgreSQL {machine['postgresql']}, {machine['openbao']}, {machine['date']}):\n"
+    )
     print(report.table())
     for failure in report.failures:
         print(f"\nFAILED {failure['scenario']}: {failure['error']}")

@@ -34,7 +34,7 @@ def _process_ticks(pid: int) -> int | None:
             text = stat.read()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return int(fields[11]) + int(fields[12])  # utime + stime, all threads
 
 

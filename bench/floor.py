@@ -134,12 +134,16 @@ def _chain(rows: Sequence[AuditRow], seq: int, prev_hash: str) -> tuple[list[tup
             separators=(",", ":"),
         ).encode("utf-8")
         digest = hashlib.sha256(prev_hash.encode("ascii") + canonical).hexdigest()
-        out.append((seq, event_id, workspace_id, secret_id, action, principal, ip, agent, created_at, prev_hash, digest))
+        out.append(
+            (seq, event_id, workspace_id, secret_id, action, principal, ip, agent, created_at, prev_hash, digest)
+        )
         prev_hash = digest
     return out, seq, prev_hash
 
 
-_INSERT_COLUMNS = "seq, id, workspace_id, secret_id, action, principal, ip_address, user_agent, created_at, prev_hash, hash"
+_INSERT_COLUMNS = (
+    "seq, id, workspace_id, secret_id, action, principal, ip_address, user_agent, created_at, prev_hash, hash"
+)
 
 
 class SqliteStore:
@@ -213,7 +217,8 @@ class PostgresStore:
     async def version(self, secret_id: str, workspace_id: str) -> tuple[str, int, bytes, bytes] | None:
         return await self._pool.fetchrow(  # type: ignore[no-any-return]
             "SELECT name, version, ciphertext, wrapped_key FROM floor_secret WHERE id = $1 AND workspace_id = $2",
-            secret_id, workspace_id,
+            secret_id,
+            workspace_id,
         )
 
     async def insert(self, rows: list[tuple[Any, ...]]) -> None:

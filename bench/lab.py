@@ -87,13 +87,25 @@ class OpenBaoSystem:
 
     def read_target(self) -> ReadTarget:
         lines = [f"/v1/secret/data/{WORKSPACE}/{name}" for name in self.names]
-        return ReadTarget("OpenBao kv-v2", self.server.url, "path", {"X-Vault-Token": self.server.app_token},
-                          lines, lines, _pid(self.server))
+        return ReadTarget(
+            "OpenBao kv-v2",
+            self.server.url,
+            "path",
+            {"X-Vault-Token": self.server.app_token},
+            lines,
+            lines,
+            _pid(self.server),
+        )
 
     def write_requests(self, value: str) -> Requests:
         body = json_lines([{"data": {"value": value}}])[0]
-        return Requests("POST", "path", [f"/v1/secret/data/writes/w_%UNIQUE%\t{body}"], "unique",
-                        {"X-Vault-Token": self.server.app_token, "Content-Type": "application/json"})
+        return Requests(
+            "POST",
+            "path",
+            [f"/v1/secret/data/writes/w_%UNIQUE%\t{body}"],
+            "unique",
+            {"X-Vault-Token": self.server.app_token, "Content-Type": "application/json"},
+        )
 
 
 @dataclass
@@ -105,9 +117,15 @@ class FloorSystem:
 
     def read_target(self) -> ReadTarget:
         bodies = json_lines({"query": SECRET_VALUE, "variables": {"workspaceId": WORKSPACE, "id": i}} for i in self.ids)
-        return ReadTarget(f"floor ({self.db})", self.server.graphql_url, "body",
-                          {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
-                          bodies, bodies, _pid(self.server))
+        return ReadTarget(
+            f"floor ({self.db})",
+            self.server.graphql_url,
+            "body",
+            {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+            bodies,
+            bodies,
+            _pid(self.server),
+        )
 
 
 @dataclass
@@ -137,8 +155,15 @@ class StrongroomSystem:
     def read_target(self, server: StrongroomServer | None = None, name: str | None = None) -> ReadTarget:
         bodies = json_lines({"query": SECRET_VALUE, "variables": {"workspaceId": WORKSPACE, "id": i}} for i in self.ids)
         chosen = server or self.server
-        return ReadTarget(name or self.label, chosen.graphql_url, "body", self.headers(), bodies, bodies,
-                          _pid(chosen) if chosen.cpus == SERVER_CPUS else None)
+        return ReadTarget(
+            name or self.label,
+            chosen.graphql_url,
+            "body",
+            self.headers(),
+            bodies,
+            bodies,
+            _pid(chosen) if chosen.cpus == SERVER_CPUS else None,
+        )
 
     @property
     def pid(self) -> int | None:
@@ -153,12 +178,17 @@ class StrongroomSystem:
         return workspace
 
 
-def import_secrets(client: GraphQLClient, workspace: str, items: Sequence[tuple[str, str]], chunk: int,
-                   progress: Callable[[int], None] | None = None) -> dict[str, str]:
+def import_secrets(
+    client: GraphQLClient,
+    workspace: str,
+    items: Sequence[tuple[str, str]],
+    chunk: int,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, str]:
     """importSecrets in chunks; name -> id."""
     ids: dict[str, str] = {}
     for start in range(0, len(items), chunk):
-        text = "\n".join(f"{name}={value}" for name, value in items[start:start + chunk])
+        text = "\n".join(f"{name}={value}" for name, value in items[start : start + chunk])
         answer = client(IMPORT, {"w": workspace, "text": text})["importSecrets"]
         ids.update({secret["name"]: secret["id"] for secret in answer["secrets"]})
         if progress:
@@ -221,8 +251,7 @@ class Lab:
             server.start()
             names = [f"S_{i:05d}" for i in range(self.config.small_secrets)]
             values = {name: random_value(self.config.value_size) for name in names}
-            with httpx.Client(base_url=server.url, timeout=30.0,
-                              headers={"X-Vault-Token": server.app_token}) as http:
+            with httpx.Client(base_url=server.url, timeout=30.0, headers={"X-Vault-Token": server.app_token}) as http:
                 for name in names:
                     response = http.post(f"/v1/secret/data/{WORKSPACE}/{name}", json={"data": {"value": values[name]}})
                     if response.status_code != 200:
@@ -256,8 +285,12 @@ class Lab:
             self.on_close(f"floor ({db})", server.close)
             _say(f"starting the floor on {db}")
             server.start()
-            answer = httpx.post(server.graphql_url, json={"variables": {"workspaceId": WORKSPACE, "id": ids[0]}},
-                                headers={"authorization": f"Bearer {token}"}, timeout=10).json()
+            answer = httpx.post(
+                server.graphql_url,
+                json={"variables": {"workspaceId": WORKSPACE, "id": ids[0]}},
+                headers={"authorization": f"Bearer {token}"},
+                timeout=10,
+            ).json()
             if answer["data"]["secretValue"]["value"] != values[ids[0]]:
                 raise BenchError(f"the floor ({db}) answered another value than the one sealed")
             self._floors[db] = FloorSystem(server, db, token, ids)
@@ -277,7 +310,10 @@ class Lab:
             database_url = f"sqlite://{self.scratch('strongroom-sqlite/data')}/strongroom.db"
         workdir = self.scratch(f"strongroom-{db}")
         server = StrongroomServer(
-            f"strongroom-{db}", workdir=workdir, data_dir=workdir / "data", database_url=database_url,
+            f"strongroom-{db}",
+            workdir=workdir,
+            data_dir=workdir / "data",
+            database_url=database_url,
             bootstrap_token="sr_bench_" + secrets.token_urlsafe(32),
         )
         self.on_close(f"Strongroom ({db})", server.close)
@@ -289,12 +325,18 @@ class Lab:
         names = [f"S_{i:05d}" for i in range(self.config.small_secrets)]
         values = {name: random_value(self.config.value_size) for name in names}
         by_name = import_secrets(client, WORKSPACE, [(name, values[name]) for name in names], self.config.import_chunk)
-        app = client(CREATE_PRINCIPAL, {"name": "bench-app", "bindings": [
-            {"workspaceId": WORKSPACE, "role": "READER"}, {"workspaceId": "writes", "role": "WRITER"}]})
+        app = client(
+            CREATE_PRINCIPAL,
+            {
+                "name": "bench-app",
+                "bindings": [{"workspaceId": WORKSPACE, "role": "READER"}, {"workspaceId": "writes", "role": "WRITER"}],
+            },
+        )
         app_id = app["createPrincipal"]["id"]
         app_token = client(CREATE_TOKEN, {"p": app_id, "name": "bench"})["createApiToken"]["token"]
-        auditor = client(CREATE_PRINCIPAL, {"name": "bench-auditor", "bindings": [
-            {"workspaceId": WORKSPACE, "role": "AUDITOR"}]})["createPrincipal"]["id"]
+        auditor = client(
+            CREATE_PRINCIPAL, {"name": "bench-auditor", "bindings": [{"workspaceId": WORKSPACE, "role": "AUDITOR"}]}
+        )["createPrincipal"]["id"]
         auditor_token = client(CREATE_TOKEN, {"p": auditor, "name": "bench"})["createApiToken"]["token"]
         ids = [by_name[name] for name in names]
         got = client(SECRET_VALUE, {"workspaceId": WORKSPACE, "id": ids[0]}, token=app_token)
@@ -309,8 +351,10 @@ class Lab:
         system = self.strongroom(db)
         if not system.large_ids:
             count = self.config.large_secrets
-            _say(f"building {count:,} secrets in workspace 'large' on {db} (importSecrets, "
-                 f"{self.config.import_chunk:,} lines a call)")
+            _say(
+                f"building {count:,} secrets in workspace 'large' on {db} (importSecrets, "
+                f"{self.config.import_chunk:,} lines a call)"
+            )
             system.client(CREATE_WORKSPACE, {"id": "large", "name": "large"})
             system.client(GRANT, {"p": system.app_principal, "w": "large", "role": "READER"})
             items = [(f"L_{i:06d}", random_value(self.config.value_size)) for i in range(count)]
@@ -343,8 +387,9 @@ def _seed_floor_sqlite(path: Path, rows: list[tuple[Any, ...]], token: str) -> N
         for statement in floor.schema("sqlite"):
             connection.execute(statement)
         connection.executemany("INSERT INTO floor_secret VALUES (?, ?, ?, ?, ?, ?)", rows)
-        connection.execute("INSERT INTO floor_token VALUES (?, ?, ?, NULL)",
-                           (floor.token_digest(token), "bench-app", WORKSPACE))
+        connection.execute(
+            "INSERT INTO floor_token VALUES (?, ?, ?, NULL)", (floor.token_digest(token), "bench-app", WORKSPACE)
+        )
         connection.commit()
     finally:
         connection.close()
@@ -361,8 +406,9 @@ def _seed_floor_postgres(url: str, rows: list[tuple[Any, ...]], token: str) -> N
             for statement in floor.schema("postgres"):
                 await connection.execute(statement)
             await connection.executemany("INSERT INTO floor_secret VALUES ($1, $2, $3, $4, $5, $6)", rows)
-            await connection.execute("INSERT INTO floor_token VALUES ($1, $2, $3, NULL)",
-                                     floor.token_digest(token), "bench-app", WORKSPACE)
+            await connection.execute(
+                "INSERT INTO floor_token VALUES ($1, $2, $3, NULL)", floor.token_digest(token), "bench-app", WORKSPACE
+            )
             await connection.execute("ANALYZE")
         finally:
             await connection.close()

@@ -57,5 +57,5 @@ def describe(*, postgres: str | None, openbao: str | None) -> dict[str, Any]:
         "wrk": wrk[0].strip() if wrk else "unknown",
         "strongroom_commit": commit + (" (with uncommitted changes)" if dirty else ""),
         "pinning": "servers taskset -c 0, load generators taskset -c 1 (except where a figure says otherwise); "
-                   "PostgreSQL runs as a system service, unpinned",
+        "PostgreSQL runs as a system service, unpinned",
     }

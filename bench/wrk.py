@@ -37,9 +37,15 @@ class WrkResult:
 
     def to_json(self) -> dict[str, float | int | str | None]:
         return {
-            "requests": self.requests, "seconds": round(self.seconds, 3), "rps": round(self.rps, 1),
-            "p50_ms": round(self.p50_ms, 2), "p90_ms": round(self.p90_ms, 2), "p99_ms": round(self.p99_ms, 2),
-            "max_ms": round(self.max_ms, 2), "socket_errors": self.socket_errors, "bad": self.bad,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+            "rps": round(self.rps, 1),
+            "p50_ms": round(self.p50_ms, 2),
+            "p90_ms": round(self.p90_ms, 2),
+            "p99_ms": round(self.p99_ms, 2),
+            "max_ms": round(self.max_ms, 2),
+            "socket_errors": self.socket_errors,
+            "bad": self.bad,
             "other_on_core0_pct": None if self.other_on_core0_pct is None else round(self.other_on_core0_pct, 1),
         }
 
@@ -63,15 +69,31 @@ class Requests:
 
 
 def _command(
-    url: str, requests: Requests, lines_file: Path, *, connections: int, duration: float, stop_after: int,
-    timeout: float, cpus: str | None,
+    url: str,
+    requests: Requests,
+    lines_file: Path,
+    *,
+    connections: int,
+    duration: float,
+    stop_after: int,
+    timeout: float,
+    cpus: str | None,
 ) -> list[str]:
     command = ["taskset", "-c", cpus] if cpus else []
     command += ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", f"--timeout={timeout:g}s"]
     for name, value in (requests.headers or {}).items():
         command += ["-H", f"{name}: {value}"]
-    command += ["-s", str(SCRIPT), url, "--", requests.method, requests.kind, str(lines_file), requests.order,
-                str(stop_after)]
+    command += [
+        "-s",
+        str(SCRIPT),
+        url,
+        "--",
+        requests.method,
+        requests.kind,
+        str(lines_file),
+        requests.order,
+        str(stop_after),
+    ]
     return command
 
 
@@ -93,8 +115,9 @@ def run(
     processes used during the run is recorded too.
     """
     lines_file = requests.write(workdir / "wrk-requests.txt")
-    command = _command(url, requests, lines_file, connections=connections, duration=duration, stop_after=0,
-                       timeout=timeout, cpus=cpus)
+    command = _command(
+        url, requests, lines_file, connections=connections, duration=duration, stop_after=0, timeout=timeout, cpus=cpus
+    )
     with CoreWatch(server_pid) as watch:
         output = _run(command, duration + timeout + 30)
     data = _marked(output, "WRKJSON ")
@@ -105,9 +128,16 @@ def run(
     latency = data["latency_us"]
     seconds = data["duration_us"] / 1e6
     result = WrkResult(
-        requests=data["requests"], seconds=seconds, rps=data["requests"] / seconds if seconds else 0.0,
-        p50_ms=latency["p50"] / 1000, p90_ms=latency["p90"] / 1000, p99_ms=latency["p99"] / 1000,
-        max_ms=latency["max"] / 1000, socket_errors=socket_errors, bad=data["bad"], first_bad=data["first_bad"],
+        requests=data["requests"],
+        seconds=seconds,
+        rps=data["requests"] / seconds if seconds else 0.0,
+        p50_ms=latency["p50"] / 1000,
+        p90_ms=latency["p90"] / 1000,
+        p99_ms=latency["p99"] / 1000,
+        max_ms=latency["max"] / 1000,
+        socket_errors=socket_errors,
+        bad=data["bad"],
+        first_bad=data["first_bad"],
         other_on_core0_pct=watch.other_pct,
     )
     _check(url, result.requests, result.bad, result.first_bad, socket_errors, allow_bad)
@@ -123,20 +153,26 @@ class CountedRun:
 
 
 def run_count(
-    url: str, requests: Requests, workdir: Path, *, connections: int, count: int, limit: float,
+    url: str,
+    requests: Requests,
+    workdir: Path,
+    *,
+    connections: int,
+    count: int,
+    limit: float,
     cpus: str | None = LOAD_CPUS,
 ) -> CountedRun:
     """Send requests until `count` responses are in; the time that took."""
     lines_file = requests.write(workdir / "wrk-requests.txt")
-    command = _command(url, requests, lines_file, connections=connections, duration=limit, stop_after=count,
-                       timeout=30.0, cpus=cpus)
+    command = _command(
+        url, requests, lines_file, connections=connections, duration=limit, stop_after=count, timeout=30.0, cpus=cpus
+    )
     output = _run(command, limit + 60)
     data = _marked(output, "WRKSTOP ")
     if data is None:
         raise BenchError(f"wrk did not get {count} responses from {url} within {limit:.0f} s:\n{output[-2000:]}")
     _check(url, data["responses"], data["bad"], data["first_bad"], 0, False)
-    return CountedRun(responses=data["responses"], seconds=data["span_s"], bad=data["bad"],
-                      first_bad=data["first_bad"])
+    return CountedRun(responses=data["responses"], seconds=data["span_s"], bad=data["bad"], first_bad=data["first_bad"])
 
 
 def _run(command: Sequence[str], limit: float) -> str:
@@ -150,7 +186,7 @@ def _run(command: Sequence[str], limit: float) -> str:
 def _marked(output: str, marker: str) -> dict | None:  # type: ignore[type-arg]
     for line in output.splitlines():
         if line.startswith(marker):
-            return json.loads(line[len(marker):])  # type: ignore[no-any-return]
+            return json.loads(line[len(marker) :])  # type: ignore[no-any-return]
     return None
 
 

@@ -121,9 +121,7 @@ def create_app(
         finally:
             await services.close()
 
-    graphql_http = GraphQLHTTP(
-        services, engine, graphiql=graphiql_response if settings.graphiql_enabled else None
-    )
+    graphql_http = GraphQLHTTP(services, engine, graphiql=graphiql_response if settings.graphiql_enabled else None)
     graphql_ws = GraphQLWebSocket(services, engine)
 
     async def healthz(request: Request) -> JSONResponse:

@@ -79,9 +79,7 @@ class Context:
             )
         return self._identity
 
-    async def authorize(
-        self, permission: Permission, workspace_id: str, *, secret_id: UUID | None = None
-    ) -> Identity:
+    async def authorize(self, permission: Permission, workspace_id: str, *, secret_id: UUID | None = None) -> Identity:
         """The one seam every resolver passes: may this principal do X here?
 
         A refusal is recorded (ACCESS_DENIED, without waiting for its commit);
@@ -95,9 +93,7 @@ class Context:
             visible = secret_id is not None and identity.may(Permission.LIST_SECRETS, workspace_id)
             if visible and secret_id is not None and not await self.services.secrets.exists(workspace_id, secret_id):
                 visible = False
-            self.services.denials.record(
-                workspace_id, permission, self.actor, secret_id=secret_id if visible else None
-            )
+            self.services.denials.record(workspace_id, permission, self.actor, secret_id=secret_id if visible else None)
             raise
         return identity
 

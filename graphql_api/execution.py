@@ -108,9 +108,7 @@ class PlainStringsRule(ValidationRule):
     def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
         if has_bad_characters(node.value):
             self.report_error(
-                GraphQLError(
-                    "A string in the document contains a NUL or an unpaired surrogate character.", node
-                )
+                GraphQLError("A string in the document contains a NUL or an unpaired surrogate character.", node)
             )
 
 
@@ -261,7 +259,9 @@ def check_variables(
         if found is not None:
             path, expected = found
             where = f" at '{_describe_path(name, path)}'" if path else ""
-            errors.append(GraphQLError(f"Variable '${name}' has an invalid value{where}: expected {expected}.", definition))
+            errors.append(
+                GraphQLError(f"Variable '${name}' has an invalid value{where}: expected {expected}.", definition)
+            )
         elif coerce_input_value(inputs[name], type_) is Undefined:
             errors.append(GraphQLError(f"Variable '${name}' has an invalid value.", definition))
     return errors
@@ -424,14 +424,18 @@ class Engine:
         try:
             document = parse(query, max_tokens=self._max_tokens)
         except GraphQLSyntaxError as error:
-            return Prepared(None, [GraphQLError(syntax_error_message(error), source=error.source, positions=error.positions)])
+            return Prepared(
+                None, [GraphQLError(syntax_error_message(error), source=error.source, positions=error.positions)]
+            )
         except RecursionError:
             return Prepared(None, [GraphQLError("The document is nested too deeply to parse.")])
         literals = literal_strings(document)
         try:
             errors = validate(self.schema, document, self._rules, max_errors=20, hide_suggestions=self.hide_suggestions)
             if not errors:
-                errors = validate(self.schema, document, self._limits, max_errors=20, hide_suggestions=self.hide_suggestions)
+                errors = validate(
+                    self.schema, document, self._limits, max_errors=20, hide_suggestions=self.hide_suggestions
+                )
         except RecursionError:
             errors = [GraphQLError("The document is nested too deeply to validate.")]
         if errors:
@@ -457,9 +461,7 @@ class Engine:
             _strings_in(dict(variables), values)
         return Redactor(values)
 
-    def request_error(
-        self, errors: Sequence[GraphQLError], redact: Redactor | None = None
-    ) -> Outcome:
+    def request_error(self, errors: Sequence[GraphQLError], redact: Redactor | None = None) -> Outcome:
         return Outcome(None, self.format_errors(errors, redact or Redactor(())), request_error=True)
 
     def format_errors(self, errors: Sequence[GraphQLError], redact: Redactor) -> list[dict[str, Any]]:

@@ -131,7 +131,9 @@ class RootField:
 
 
 ROOT_FIELDS: dict[str, RootField] = {
-    "secretValue": RootField({"workspaceId": "ID", "id": "ID", "version": "Int"}, frozenset({"workspaceId", "id"}), _secret_value),
+    "secretValue": RootField(
+        {"workspaceId": "ID", "id": "ID", "version": "Int"}, frozenset({"workspaceId", "id"}), _secret_value
+    ),
     "secretValues": RootField({"workspaceId": "ID", "names": "[String!]"}, frozenset({"workspaceId"}), _secret_values),
 }
 
@@ -172,7 +174,10 @@ def plan_operation(engine: Engine, prepared: Prepared, operation: OperationDefin
     """A plan for `operation`, or None when the general executor must run it."""
     if operation.operation is not OperationType.QUERY or operation.directives:
         return None
-    if any(definition.default_value is not None or definition.directives for definition in operation.variable_definitions or ()):
+    if any(
+        definition.default_value is not None or definition.directives
+        for definition in operation.variable_definitions or ()
+    ):
         return None
     selections = operation.selection_set.selections
     if len(selections) != 1 or not isinstance(selections[0], FieldNode):
@@ -192,7 +197,12 @@ def plan_operation(engine: Engine, prepared: Prepared, operation: OperationDefin
         return None
     leaves: list[tuple[str, str]] = []
     for selection in node.selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.directives or selection.selection_set or selection.arguments:
+        if (
+            not isinstance(selection, FieldNode)
+            or selection.directives
+            or selection.selection_set
+            or selection.arguments
+        ):
             return None
         if selection.name.value not in SECRET_VALUE_FIELDS:
             return None

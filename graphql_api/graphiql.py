@@ -132,9 +132,7 @@ def _asset_url(name: str) -> str:
     return f"{ASSET_ROUTE_PREFIX}/{name}"
 
 
-def render_graphiql_page(
-    *, subscriptions_enabled: bool = True, assets_dir: Path = ASSETS_DIR
-) -> str:
+def render_graphiql_page(*, subscriptions_enabled: bool = True, assets_dir: Path = ASSETS_DIR) -> str:
     """The GraphiQL page, or a short "assets not built" page if they are missing.
 
     Queries are POSTed to the page's own URL; subscriptions use
@@ -149,9 +147,7 @@ def render_graphiql_page(
         return _render_not_built_page()
     explorer_css = ""
     if (assets_dir / EXPLORER_CSS).is_file():
-        explorer_css = (
-            f'\n    <link rel="stylesheet" href="{_asset_url(EXPLORER_CSS)}" />'
-        )
+        explorer_css = f'\n    <link rel="stylesheet" href="{_asset_url(EXPLORER_CSS)}" />'
     return (
         _PAGE_TEMPLATE.replace("__FAVICON__", _asset_url(FAVICON))
         .replace("__GRAPHIQL_CSS__", _asset_url(GRAPHIQL_CSS))
@@ -219,9 +215,7 @@ def graphiql_response(
             _render_not_built_page(),
             headers={**PAGE_HEADERS, "Content-Security-Policy": _NOT_BUILT_CSP},
         )
-    page = render_graphiql_page(
-        subscriptions_enabled=subscriptions_enabled, assets_dir=assets_dir
-    )
+    page = render_graphiql_page(subscriptions_enabled=subscriptions_enabled, assets_dir=assets_dir)
     csp = content_security_policy(request.headers.get("host"))
     return HTMLResponse(page, headers={**PAGE_HEADERS, "Content-Security-Policy": csp})
 

@@ -308,7 +308,9 @@ class GraphQLHTTP:
             outcome.method_not_allowed = True  # type: ignore[attr-defined]
             return outcome
         context = Context.for_operation(self.services, credentials_of(scope, self.services, rid))
-        plan = prepared.plans.get(operation_name if operation_name is not None else (selected.name.value if selected.name else None))
+        plan = prepared.plans.get(
+            operation_name if operation_name is not None else (selected.name.value if selected.name else None)
+        )
         if plan is not None:
             fast = await plan.run(context, variables or {})
             if fast is not None:

@@ -38,4 +38,3 @@ def uuid7() -> UUID:
         millis, sequence = _last_ms, _sequence
     value = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | sequence << 64 | 0b10 << 62 | (random & (1 << 62) - 1)
     return UUID(int=value)
-

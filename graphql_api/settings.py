@@ -207,9 +207,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
 
     bootstrap = text("STRONGROOM_BOOTSTRAP_TOKEN")
     if bootstrap is not None and len(bootstrap) < 32:
-        raise ConfigError(
-            "STRONGROOM_BOOTSTRAP_TOKEN", "must be at least 32 characters of high-entropy text"
-        )
+        raise ConfigError("STRONGROOM_BOOTSTRAP_TOKEN", "must be at least 32 characters of high-entropy text")
     vault_token = text("VAULT_TOKEN")
 
     log_level = (text("STRONGROOM_LOG_LEVEL", "info") or "info").lower()
@@ -228,8 +226,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
             ) from None
 
     raw_cache = (text("STRONGROOM_DEK_CACHE", "fernet") or "fernet").lower()
-    dek_cache = () if raw_cache in ("none", "off", "false", "0") else tuple(
-        part.strip() for part in raw_cache.split(",") if part.strip()
+    dek_cache = (
+        ()
+        if raw_cache in ("none", "off", "false", "0")
+        else tuple(part.strip() for part in raw_cache.split(",") if part.strip())
     )
     if any(not name.replace("_", "").isalnum() for name in dek_cache):
         raise ConfigError("STRONGROOM_DEK_CACHE", "must be comma-separated backend names, or none")
@@ -298,9 +298,7 @@ def _check_database_url(url: str) -> str:
         url = urlunsplit(("postgres", *parts[1:]))
         scheme = "postgres"
     if scheme not in ("sqlite", "postgres"):
-        raise ConfigError(
-            "DATABASE_URL", f"must start with sqlite:// or postgres:// (got {redact_url(url)!r})"
-        )
+        raise ConfigError("DATABASE_URL", f"must start with sqlite:// or postgres:// (got {redact_url(url)!r})")
     if scheme == "postgres" and not parts.path.strip("/"):
         raise ConfigError("DATABASE_URL", "names no database (postgres://user@host:port/DATABASE)")
     if scheme == "sqlite" and not (parts.netloc + parts.path):

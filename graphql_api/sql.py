@@ -174,7 +174,9 @@ class Sql:
     def dialect(self) -> Dialect:
         return dialect_of_connection(self.connection)
 
-    async def fetch(self, statement: str, values: Sequence[Any] = (), *, using: BaseDBAsyncClient | None = None) -> list[Row]:
+    async def fetch(
+        self, statement: str, values: Sequence[Any] = (), *, using: BaseDBAsyncClient | None = None
+    ) -> list[Row]:
         connection = using or self.connection
         dialect = dialect_of_connection(connection)
         _count, rows = await connection.execute_query(dialect.statement(statement), list(values))
@@ -186,7 +188,9 @@ class Sql:
         rows = await self.fetch(statement, values, using=using)
         return rows[0] if rows else None
 
-    async def execute(self, statement: str, values: Sequence[Any] = (), *, using: BaseDBAsyncClient | None = None) -> int:
+    async def execute(
+        self, statement: str, values: Sequence[Any] = (), *, using: BaseDBAsyncClient | None = None
+    ) -> int:
         connection = using or self.connection
         dialect = dialect_of_connection(connection)
         count, _rows = await connection.execute_query(dialect.statement(statement), list(values))

@@ -223,8 +223,11 @@ class GraphQLWebSocket:
                 self._send_errors(connection, operation_id, [_error(f"at most {MAX_OPERATIONS} operations at once")])
             )
             return
-        task = asyncio.create_task(self._operation(connection, operation_id, payload["query"], variables, operation_name))
+        task = asyncio.create_task(
+            self._operation(connection, operation_id, payload["query"], variables, operation_name)
+        )
         connection.operations[operation_id] = task
+
         def forget(_done: asyncio.Task[None], op: str = operation_id) -> None:
             connection.operations.pop(op, None)
 
@@ -252,7 +255,9 @@ class GraphQLWebSocket:
             if selected.operation is OperationType.SUBSCRIPTION:
                 await self._stream(connection, operation_id, prepared, selected, variables, context)
                 return
-            plan_key = operation_name if operation_name is not None else (selected.name.value if selected.name else None)
+            plan_key = (
+                operation_name if operation_name is not None else (selected.name.value if selected.name else None)
+            )
             plan = prepared.plans.get(plan_key)
             outcome = await plan.run(context, variables or {}) if plan is not None else None
             if outcome is None:
@@ -260,7 +265,9 @@ class GraphQLWebSocket:
             if outcome.request_error:
                 await self._send_errors(connection, operation_id, outcome.errors)
                 return
-            await self._send(connection, {"id": operation_id, "type": connection.dialect.next, "payload": outcome.to_json()})
+            await self._send(
+                connection, {"id": operation_id, "type": connection.dialect.next, "payload": outcome.to_json()}
+            )
             await self._send(connection, {"id": operation_id, "type": connection.dialect.complete_server})
             await self._after(connection, outcome)
         except asyncio.CancelledError:

@@ -42,9 +42,7 @@ class RotationPolicy(str, Enum):
         return cls(f"AUTO_{days}_DAYS")
 
 
-ROTATION_DAY_CHOICES: tuple[int, ...] = tuple(
-    p.days for p in RotationPolicy if p.days is not None
-)
+ROTATION_DAY_CHOICES: tuple[int, ...] = tuple(p.days for p in RotationPolicy if p.days is not None)
 
 
 class AuditAction(str, Enum):
@@ -102,4 +100,3 @@ class NotificationStatus(str, Enum):
     PENDING = "PENDING"
     DELIVERED = "DELIVERED"
     ABANDONED = "ABANDONED"
-

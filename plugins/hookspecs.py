@@ -71,4 +71,3 @@ def register_rotation_notifiers(config: PluginConfig) -> Iterable[RotationNotifi
     `rotation_failed`). Return nothing when unconfigured; raise
     `ValueError("VARIABLE: ...")` when the configuration is malformed.
     """
-

@@ -216,4 +216,3 @@ class RotationNotifier(Protocol):
     name: str
 
     async def notify(self, event: RotationEvent) -> None: ...
-

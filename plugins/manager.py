@@ -17,9 +17,7 @@ logger = logging.getLogger(__name__)
 BUILTIN_PLUGINS: Sequence[ModuleType] = (fernet, jsonl_sink, aws_kms, vault_transit, generators, notifiers)
 
 
-def build_plugin_manager(
-    *, load_entry_points: bool = True, extra: Sequence[object] = ()
-) -> pluggy.PluginManager:
+def build_plugin_manager(*, load_entry_points: bool = True, extra: Sequence[object] = ()) -> pluggy.PluginManager:
     """A manager with the builtins, `extra` plugin objects, and (by default)
     every installed distribution's `strongroom` entry points."""
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
@@ -35,9 +33,7 @@ def build_plugin_manager(
     return manager
 
 
-def collect_encryption_backends(
-    manager: pluggy.PluginManager, config: PluginConfig
-) -> dict[str, EncryptionBackend]:
+def collect_encryption_backends(manager: pluggy.PluginManager, config: PluginConfig) -> dict[str, EncryptionBackend]:
     """Every available backend by name; the first registration of a name wins.
 
     pluggy calls third-party implementations before the `trylast` builtins,
@@ -81,4 +77,3 @@ def collect_rotation_notifiers(manager: pluggy.PluginManager, config: PluginConf
                 raise TypeError(f"{notifier!r} does not implement RotationNotifier")
             notifiers.setdefault(notifier.name, notifier)
     return list(notifiers.values())
-

@@ -132,4 +132,3 @@ def served() -> Iterator[list[ServerProcess]]:
     finally:
         for server in started:
             server.kill()
-

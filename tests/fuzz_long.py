@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=5000, help="examples per fuzz test and dialect (default 5000)")
     parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed, to repeat a run")
     parser.add_argument("--databases", default=None, help="dialects, e.g. sqlite or sqlite,postgres (default: both)")
-    parser.add_argument("-k", dest="keyword", default=None, help="only the fuzz tests matching this pytest -k expression")
+    parser.add_argument(
+        "-k", dest="keyword", default=None, help="only the fuzz tests matching this pytest -k expression"
+    )
     args = parser.parse_args(argv)
     if args.examples < 1:
         parser.error("--examples must be at least 1")
@@ -35,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["STRONGROOM_TEST_DATABASES"] = args.databases
     pytest_args = [
         str(TEST_FILE),
-        "-p", "no:cacheprovider",
-        "-o", "timeout=0",  # the suite's per-test timeout is for bounded runs
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "timeout=0",  # the suite's per-test timeout is for bounded runs
         "--hypothesis-show-statistics",
         "-q",
     ]

@@ -43,7 +43,9 @@ class Server:
         sent = {"content-type": "application/json", **(headers or {})}
         if token is not None:
             sent["authorization"] = f"Bearer {token}"
-        response = await self.client.post("/graphql", json={"query": query, "variables": dict(variables or {})}, headers=sent)
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": dict(variables or {})}, headers=sent
+        )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -79,4 +81,3 @@ def dicts_in(value: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(value, list):
         for item in value:
             yield from dicts_in(item)
-

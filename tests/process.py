@@ -113,7 +113,9 @@ class ServerProcess:
                 except httpx.TransportError:
                     pass
                 time.sleep(0.1)
-        raise AssertionError(f"strongroom serve did not answer /healthz within {timeout:.0f} s; output:\n{self.output()}")
+        raise AssertionError(
+            f"strongroom serve did not answer /healthz within {timeout:.0f} s; output:\n{self.output()}"
+        )
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> int:
         """SIGTERM, then wait; returns the exit status (kills it if it hangs)."""
@@ -139,9 +141,7 @@ class ServerProcess:
         self._log.close()
 
 
-def start_server(
-    *, cwd: Path, env: Mapping[str, str], log_path: Path, port: int | None = None
-) -> ServerProcess:
+def start_server(*, cwd: Path, env: Mapping[str, str], log_path: Path, port: int | None = None) -> ServerProcess:
     """Start `strongroom serve` on 127.0.0.1:<free port>; does not wait for it."""
     chosen = port if port is not None else free_port()
     log = log_path.open("wb")
@@ -176,4 +176,3 @@ def start_healthy(started: list[ServerProcess], cwd: Path, env: Mapping[str, str
     started.append(server)
     server.wait_healthy()
     return server
-

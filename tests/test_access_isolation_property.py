@@ -117,16 +117,29 @@ DOCUMENTS = {
     "workspaces": "query { workspaces { id name } }",
 }
 ROOT_FIELD = {
-    "list": "secrets", "get": "secret", "by_name": "secretByName", "due": "rotationDue", "value": "secretValue",
-    "values": "secretValues", "ws_audit": "workspaceAudit", "secret_audit": "secretAudit", "stats": "secretStatistics",
-    "create": "createSecret", "update": "updateSecret", "delete": "deleteSecret", "restore": "restoreSecret",
-    "destroy": "destroySecret", "principals": "principals", "grant": "grantRole", "revoke": "revokeRole",
+    "list": "secrets",
+    "get": "secret",
+    "by_name": "secretByName",
+    "due": "rotationDue",
+    "value": "secretValue",
+    "values": "secretValues",
+    "ws_audit": "workspaceAudit",
+    "secret_audit": "secretAudit",
+    "stats": "secretStatistics",
+    "create": "createSecret",
+    "update": "updateSecret",
+    "delete": "deleteSecret",
+    "restore": "restoreSecret",
+    "destroy": "destroySecret",
+    "principals": "principals",
+    "grant": "grantRole",
+    "revoke": "revokeRole",
     "workspaces": "workspaces",
 }
 CREATE_WORKSPACE = "mutation($id: ID!) { createWorkspace(id: $id) { id } }"
 CREATE_PRINCIPAL = """mutation($name: String!, $bindings: [RoleBindingInput!]!) {
   createPrincipal(name: $name, bindings: $bindings) { id } }"""
-CREATE_TOKEN = "mutation($pid: ID!) { createApiToken(principalId: $pid, name: \"isolation\") { token } }"
+CREATE_TOKEN = 'mutation($pid: ID!) { createApiToken(principalId: $pid, name: "isolation") { token } }'
 
 
 def name_marker(ws: str) -> str:
@@ -244,15 +257,21 @@ async def set_up(server: Server, bindings: dict[str, str | None]) -> Model:
     for ws in WORKSPACES:
         await server.data(CREATE_WORKSPACE, {"id": ws})
         for _ in range(2):
-            made = (await server.data(DOCUMENTS["create"], {"ws": ws, "input": model.new_secret_input(ws)}))["createSecret"]
-            model.secrets[made["id"]] = SecretState(made["id"], ws, made["name"], f"{value_marker(ws)}{made['name']}_v1")
+            made = (await server.data(DOCUMENTS["create"], {"ws": ws, "input": model.new_secret_input(ws)}))[
+                "createSecret"
+            ]
+            model.secrets[made["id"]] = SecretState(
+                made["id"], ws, made["name"], f"{value_marker(ws)}{made['name']}_v1"
+            )
     for actor, roles in model.roles.items():
         created = await server.data(
             CREATE_PRINCIPAL,
             {"name": f"p{actor}", "bindings": [{"workspaceId": w, "role": r} for w, r in sorted(roles.items())]},
         )
         model.principal_ids[actor] = created["createPrincipal"]["id"]
-        model.tokens[actor] = (await server.data(CREATE_TOKEN, {"pid": model.principal_ids[actor]}))["createApiToken"]["token"]
+        model.tokens[actor] = (await server.data(CREATE_TOKEN, {"pid": model.principal_ids[actor]}))["createApiToken"][
+            "token"
+        ]
     model.tokens[SUPER] = ADMIN_TOKEN
     return model
 
@@ -281,7 +300,9 @@ def request_for(model: Model, op: Op) -> tuple[dict[str, Any], SecretState | Non
     return {"ws": ws}, None
 
 
-def check_allowed(model: Model, op: Op, variables: dict[str, Any], secret: SecretState | None, body: dict[str, Any]) -> None:
+def check_allowed(
+    model: Model, op: Op, variables: dict[str, Any], secret: SecretState | None, body: dict[str, Any]
+) -> None:
     """Check an allowed operation's answer against the model, then apply it to the model."""
     ws = WORKSPACES[op.ws]
     codes = error_codes(body)
@@ -303,7 +324,9 @@ def check_allowed(model: Model, op: Op, variables: dict[str, Any], secret: Secre
     if kind == "list":
         expect_codes()
         want = {s.name for s in model.live(ws, inactive=op.flag)}
-        expect({e["node"]["name"] for e in value["edges"]} == want and value["totalCount"] == len(want), f"listing of {ws}")
+        expect(
+            {e["node"]["name"] for e in value["edges"]} == want and value["totalCount"] == len(want), f"listing of {ws}"
+        )
     elif kind == "get":
         expect_codes()
         expect((value or {}).get("id") == (mine.id if mine else None), "secret by id")
@@ -316,7 +339,9 @@ def check_allowed(model: Model, op: Op, variables: dict[str, Any], secret: Secre
     elif kind == "value":
         if mine is not None and mine.active:
             expect_codes()
-            expect(value == {"secretId": mine.id, "name": mine.name, "version": mine.version, "value": mine.value}, "value")
+            expect(
+                value == {"secretId": mine.id, "name": mine.name, "version": mine.version, "value": mine.value}, "value"
+            )
         else:
             expect_codes("NOT_FOUND")
     elif kind == "values":
@@ -336,7 +361,10 @@ def check_allowed(model: Model, op: Op, variables: dict[str, Any], secret: Secre
             event = edge["node"]
             # A refused read names the id it was asked for, whatever workspace that id is from.
             echoed = event["action"] == "ACCESSED" and event["success"] is False
-            expect(event["secretId"] is None or event["secretId"] in own or echoed, f"audit event about a secret of elsewhere: {event}")
+            expect(
+                event["secretId"] is None or event["secretId"] in own or echoed,
+                f"audit event about a secret of elsewhere: {event}",
+            )
             if kind == "secret_audit":
                 expect(event["secretId"] == variables["id"], "event of another secret")
     elif kind == "stats":
@@ -390,10 +418,7 @@ def check_allowed(model: Model, op: Op, variables: dict[str, Any], secret: Secre
         manageable = (
             op.actor == SUPER
             or op.actor == target
-            or (
-                bool(model.roles[target])
-                and all(model.roles[op.actor].get(w) == "ADMIN" for w in model.roles[target])
-            )
+            or (bool(model.roles[target]) and all(model.roles[op.actor].get(w) == "ADMIN" for w in model.roles[target]))
         )
         if kind == "grant" and not manageable:
             expect_codes("NOT_FOUND")

@@ -92,9 +92,7 @@ ALLOWED_ROLES: dict[Need, frozenset[str]] = {
 # Every FORBIDDEN refusal in a workspace that exists must leave an ACCESS_DENIED
 # event there naming the permission (NOT_FOUND refusals hide a principal and
 # record nothing).
-WORKSPACE_PERMISSIONS = frozenset(
-    name for need in Need if need.scoped and (name := need.permission_name) is not None
-)
+WORKSPACE_PERMISSIONS = frozenset(name for need in Need if need.scoped and (name := need.permission_name) is not None)
 
 
 def expected_allowed(column: str, need: Need, workspace: str | None) -> bool:
@@ -113,7 +111,9 @@ SECRET_FIELDS = "id workspaceId name isActive currentVersion usage"
 CREATE_WORKSPACE = "mutation($id: ID!) { createWorkspace(id: $id) { id } }"
 CREATE_SECRET = f"""mutation($ws: ID!, $input: CreateSecretInput!) {{
   createSecret(workspaceId: $ws, input: $input) {{ {SECRET_FIELDS} }} }}"""
-ROTATE_SECRET = """mutation($ws: ID!, $id: ID!, $v: String) { rotateSecret(workspaceId: $ws, id: $id, newValue: $v) { id } }"""
+ROTATE_SECRET = (
+    """mutation($ws: ID!, $id: ID!, $v: String) { rotateSecret(workspaceId: $ws, id: $id, newValue: $v) { id } }"""
+)
 DELETE_SECRET = """mutation($ws: ID!, $id: ID!) { deleteSecret(workspaceId: $ws, id: $id) { id } }"""
 CREATE_PRINCIPAL = """mutation($name: String!, $bindings: [RoleBindingInput!]!, $superadmin: Boolean) {
   createPrincipal(name: $name, bindings: $bindings, superadmin: $superadmin) { id name isSuperadmin bindings { workspaceId role } } }"""
@@ -146,7 +146,9 @@ class World:
     principals: dict[str, str] = field(default_factory=dict)  # column -> principal id
     tokens: dict[str, str] = field(default_factory=dict)  # column -> token
     targets: dict[str, str] = field(default_factory=dict)  # workspace -> a principal bound only to it (VIEWER)
-    made: dict[str, tuple[int, bool]] = field(default_factory=dict)  # secret id -> (version, active) as the admin left it
+    made: dict[str, tuple[int, bool]] = field(
+        default_factory=dict
+    )  # secret id -> (version, active) as the admin left it
     _serial: Iterator[int] = field(default_factory=itertools.count)
 
     def unique(self, prefix: str) -> str:
@@ -333,13 +335,19 @@ OPERATIONS: dict[str, Operation] = {
         seeded_id,
     ),
     "Query.secretValues": Operation(
-        Need.VALUES, "query($ws: ID!) { secretValues(workspaceId: $ws) { secretId name version value } }", workspace_only
+        Need.VALUES,
+        "query($ws: ID!) { secretValues(workspaceId: $ws) { secretId name version value } }",
+        workspace_only,
     ),
     "Query.secretDigests": Operation(
-        Need.VALUES, "query($ws: ID!) { secretDigests(workspaceId: $ws) { secretId name version digest } }", workspace_only
+        Need.VALUES,
+        "query($ws: ID!) { secretDigests(workspaceId: $ws) { secretId name version digest } }",
+        workspace_only,
     ),
     "Query.rotationDue": Operation(
-        Need.LIST, f"query($ws: ID!) {{ rotationDue(workspaceId: $ws, daysAhead: 365) {{ {SECRET_FIELDS} }} }}", workspace_only
+        Need.LIST,
+        f"query($ws: ID!) {{ rotationDue(workspaceId: $ws, daysAhead: 365) {{ {SECRET_FIELDS} }} }}",
+        workspace_only,
     ),
     "Query.secretAudit": Operation(
         Need.AUDIT,
@@ -354,7 +362,9 @@ OPERATIONS: dict[str, Operation] = {
         workspace_only,
     ),
     "Query.auditIntegrity": Operation(
-        Need.AUDIT, "query($ws: ID!) { auditIntegrity(workspaceId: $ws) { valid checkedEvents headHash } }", workspace_only
+        Need.AUDIT,
+        "query($ws: ID!) { auditIntegrity(workspaceId: $ws) { valid checkedEvents headHash } }",
+        workspace_only,
     ),
     "Query.auditCheckpoint": Operation(
         Need.AUDIT,
@@ -362,7 +372,9 @@ OPERATIONS: dict[str, Operation] = {
         workspace_only,
     ),
     "Query.auditCheckpoints": Operation(
-        Need.AUDIT, "query($ws: ID!) { auditCheckpoints(workspaceId: $ws) { workspaceId seq signature } }", workspace_only
+        Need.AUDIT,
+        "query($ws: ID!) { auditCheckpoints(workspaceId: $ws) { workspaceId seq signature } }",
+        workspace_only,
     ),
     "Query.secretStatistics": Operation(
         Need.AUDIT,
@@ -370,12 +382,15 @@ OPERATIONS: dict[str, Operation] = {
         workspace_only,
     ),
     "Query.principals": Operation(
-        Need.PRINCIPALS, "query($ws: ID) { principals(workspaceId: $ws) { id name bindings { workspaceId role } } }",
+        Need.PRINCIPALS,
+        "query($ws: ID) { principals(workspaceId: $ws) { id name bindings { workspaceId role } } }",
         workspace_only,
     ),
     # A principal outside what the caller manages is NOT_FOUND: its existence is not revealed.
     "Query.apiTokens": Operation(
-        Need.PRINCIPALS, "query($pid: ID!) { apiTokens(principalId: $pid) { id principalId name revoked } }", target_of,
+        Need.PRINCIPALS,
+        "query($pid: ID!) { apiTokens(principalId: $pid) { id principalId name revoked } }",
+        target_of,
         refusal="NOT_FOUND",
     ),
     "Query.encryptionHealth": Operation(
@@ -402,11 +417,13 @@ OPERATIONS: dict[str, Operation] = {
         fresh_two_versions,
     ),
     "Mutation.deleteSecret": Operation(
-        Need.WRITE, f"mutation($ws: ID!, $id: ID!) {{ deleteSecret(workspaceId: $ws, id: $id) {{ {SECRET_FIELDS} }} }}",
+        Need.WRITE,
+        f"mutation($ws: ID!, $id: ID!) {{ deleteSecret(workspaceId: $ws, id: $id) {{ {SECRET_FIELDS} }} }}",
         fresh_id,
     ),
     "Mutation.restoreSecret": Operation(
-        Need.WRITE, f"mutation($ws: ID!, $id: ID!) {{ restoreSecret(workspaceId: $ws, id: $id) {{ {SECRET_FIELDS} }} }}",
+        Need.WRITE,
+        f"mutation($ws: ID!, $id: ID!) {{ restoreSecret(workspaceId: $ws, id: $id) {{ {SECRET_FIELDS} }} }}",
         fresh_deleted,
     ),
     "Mutation.destroySecret": Operation(
@@ -420,7 +437,9 @@ OPERATIONS: dict[str, Operation] = {
         tolerated=frozenset({"INTERNAL"}),  # "not available in this version"
     ),
     "Mutation.rotateEncryptionKey": Operation(
-        Need.SUPERADMIN, "mutation { rotateEncryptionKey { backend keyId rewrapped remaining } }", no_variables,
+        Need.SUPERADMIN,
+        "mutation { rotateEncryptionKey { backend keyId rewrapped remaining } }",
+        no_variables,
         tolerated=frozenset({"INTERNAL"}),  # "not available in this version"
     ),
     "Mutation.generateEncryptionKey": Operation(
@@ -565,7 +584,10 @@ async def subscribe_case(
             try:
                 result = await asyncio.wait_for(pending, timeout=5)
             except TimeoutError:
-                return {"data": None, "errors": [{"message": "no CREATED event within 5 s", "extensions": {"code": "NO_EVENT"}}]}
+                return {
+                    "data": None,
+                    "errors": [{"message": "no CREATED event within 5 s", "extensions": {"code": "NO_EVENT"}}],
+                }
             pending = None
             if result.errors:
                 return result_body(result)
@@ -692,7 +714,9 @@ async def test_alpha_ids_through_beta_never_return_alpha_data(server: Server) ->
         found = (await world.admin(OPERATIONS["Query.secret"].document, {"ws": BOUND, "id": secret_id}))["secret"]
         version, active = world.made[secret_id]
         if found is None or (found["currentVersion"], found["isActive"], found["usage"]) != (version, active, None):
-            wrong.append(f"alpha secret {secret_id} was changed through beta: {found}, expected {(version, active, None)}")
+            wrong.append(
+                f"alpha secret {secret_id} was changed through beta: {found}, expected {(version, active, None)}"
+            )
     assert not wrong, "\n".join(wrong)
 
 
@@ -709,18 +733,26 @@ async def test_workspace_admin_stays_inside_its_workspace(server: Server) -> Non
         return error_codes(body)
 
     # Refused outside alpha, and for superadmin powers.
-    assert code(await as_admin(GRANT_ROLE, {"pid": world.targets[UNBOUND], "ws": UNBOUND, "role": "ADMIN"})) == ["FORBIDDEN"]
-    assert code(await as_admin(GRANT_ROLE, {"pid": world.principals["ADMIN"], "ws": UNBOUND, "role": "ADMIN"})) == ["FORBIDDEN"]
+    assert code(await as_admin(GRANT_ROLE, {"pid": world.targets[UNBOUND], "ws": UNBOUND, "role": "ADMIN"})) == [
+        "FORBIDDEN"
+    ]
+    assert code(await as_admin(GRANT_ROLE, {"pid": world.principals["ADMIN"], "ws": UNBOUND, "role": "ADMIN"})) == [
+        "FORBIDDEN"
+    ]
     assert code(await as_admin(REVOKE_ROLE, {"pid": both, "ws": UNBOUND})) == ["FORBIDDEN"]
     assert code(
         await as_admin(
-            CREATE_PRINCIPAL, {"name": "wannabe-root", "bindings": [{"workspaceId": BOUND, "role": "VIEWER"}], "superadmin": True}
+            CREATE_PRINCIPAL,
+            {"name": "wannabe-root", "bindings": [{"workspaceId": BOUND, "role": "VIEWER"}], "superadmin": True},
         )
     ) == ["FORBIDDEN"]
     assert code(
         await as_admin(
             CREATE_PRINCIPAL,
-            {"name": "half-mine", "bindings": [{"workspaceId": BOUND, "role": "VIEWER"}, {"workspaceId": UNBOUND, "role": "VIEWER"}]},
+            {
+                "name": "half-mine",
+                "bindings": [{"workspaceId": BOUND, "role": "VIEWER"}, {"workspaceId": UNBOUND, "role": "VIEWER"}],
+            },
         )
     ) == ["FORBIDDEN"]
     assert code(await as_admin(CREATE_WORKSPACE, {"id": "admins-own"})) == ["FORBIDDEN"]
@@ -741,12 +773,20 @@ async def test_workspace_admin_stays_inside_its_workspace(server: Server) -> Non
     assert not made.get("errors"), made
     target_token = made["data"]["createApiToken"]["token"]
     assert (await server.data(VIEWER_Q, token=target_token))["viewer"]["id"] == target
-    assert code(await server.execute(CREATE_SECRET, {"ws": BOUND, "input": {"name": "ALPHA_BY_TARGET", "secretType": "GENERIC", "value": "x"}}, token=target_token)) == ["FORBIDDEN"]
+    assert code(
+        await server.execute(
+            CREATE_SECRET,
+            {"ws": BOUND, "input": {"name": "ALPHA_BY_TARGET", "secretType": "GENERIC", "value": "x"}},
+            token=target_token,
+        )
+    ) == ["FORBIDDEN"]
 
     granted = await as_admin(GRANT_ROLE, {"pid": target, "ws": BOUND, "role": "WRITER"})
     assert granted["data"]["grantRole"]["bindings"] == [{"workspaceId": BOUND, "role": "WRITER"}], granted
     created = await server.execute(
-        CREATE_SECRET, {"ws": BOUND, "input": {"name": "ALPHA_BY_TARGET", "secretType": "GENERIC", "value": "x"}}, token=target_token
+        CREATE_SECRET,
+        {"ws": BOUND, "input": {"name": "ALPHA_BY_TARGET", "secretType": "GENERIC", "value": "x"}},
+        token=target_token,
     )
     assert not created.get("errors"), created  # the new role counts from the very next request
 
@@ -754,7 +794,9 @@ async def test_workspace_admin_stays_inside_its_workspace(server: Server) -> Non
     assert revoked["data"]["revokeRole"]["bindings"] == [], revoked
     assert code(await server.execute(LIST_SECRETS, {"ws": BOUND}, token=target_token)) == ["FORBIDDEN"]
 
-    mine = await as_admin(CREATE_PRINCIPAL, {"name": "made-by-alpha-admin", "bindings": [{"workspaceId": BOUND, "role": "READER"}]})
+    mine = await as_admin(
+        CREATE_PRINCIPAL, {"name": "made-by-alpha-admin", "bindings": [{"workspaceId": BOUND, "role": "READER"}]}
+    )
     assert mine["data"]["createPrincipal"]["isSuperadmin"] is False, mine
     new_token = await as_admin(CREATE_TOKEN, {"pid": mine["data"]["createPrincipal"]["id"], "name": "first"})
     assert not new_token.get("errors"), new_token
@@ -826,7 +868,9 @@ async def test_live_events_stop_when_access_is_revoked(server: Server) -> None:
             deadline = asyncio.get_running_loop().time() + 2
             while True:
                 try:
-                    result = await asyncio.wait_for(pending, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+                    result = await asyncio.wait_for(
+                        pending, timeout=max(0.0, deadline - asyncio.get_running_loop().time())
+                    )
                 except (TimeoutError, StopAsyncIteration):
                     break  # quiet or ended: nothing more is delivered
                 if result.errors:

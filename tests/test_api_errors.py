@@ -97,7 +97,7 @@ async def test_duplicate_name_is_conflict(server: Server) -> None:
     [{}, {"authorization": "Bearer sr_wrong"}, {"authorization": "Basic abc"}, {"authorization": "Bearer "}],
 )
 async def test_every_operation_needs_a_valid_bearer_token(server: Server, headers: dict[str, str]) -> None:
-    for query in ('{ workspaces { id } }', '{ viewer { id } }', '{ secrets(workspaceId: "default") { totalCount } }'):
+    for query in ("{ workspaces { id } }", "{ viewer { id } }", '{ secrets(workspaceId: "default") { totalCount } }'):
         error = await server.error(query, token=None, headers=headers)
         assert error["extensions"]["code"] == "UNAUTHENTICATED", (query, headers)
     error = await server.error(CREATE, {"ws": "default", "input": VALID}, token=None, headers=headers)
@@ -120,7 +120,9 @@ async def test_type_errors_do_not_echo_the_value(server: Server) -> None:
     error = await server.error(CREATE, {"ws": "default", "input": {**VALID, "value": secret_like}})
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert str(secret_like) not in error["message"]
-    inline = await server.error('mutation { createSecret(workspaceId: "default", input: {name: "X", secretType: GENERIC, value: 31337313373}) { id } }')
+    inline = await server.error(
+        'mutation { createSecret(workspaceId: "default", input: {name: "X", secretType: GENERIC, value: 31337313373}) { id } }'
+    )
     assert inline["extensions"]["code"] == "BAD_USER_INPUT"
     assert "31337313373" not in inline["message"]
 
@@ -150,16 +152,20 @@ async def test_token_values_appear_only_in_the_create_answer(server: Server, cap
     import logging
 
     caplog.set_level(logging.DEBUG)
-    principal = await server.data('mutation { createPrincipal(name: "bot", bindings: [{workspaceId: "default", role: READER}]) { id } }')
+    principal = await server.data(
+        'mutation { createPrincipal(name: "bot", bindings: [{workspaceId: "default", role: READER}]) { id } }'
+    )
     pid = principal["createPrincipal"]["id"]
-    created = await server.execute('mutation($p: ID!) { createApiToken(principalId: $p, name: "ci") { token apiToken { id prefix } } }', {"p": pid})
+    created = await server.execute(
+        'mutation($p: ID!) { createApiToken(principalId: $p, name: "ci") { token apiToken { id prefix } } }', {"p": pid}
+    )
     token = created["data"]["createApiToken"]["token"]
     token_id = created["data"]["createApiToken"]["apiToken"]["id"]
     assert token.startswith("sr_") and len(token) >= 40
     answers = [
         await server.execute("{ viewer { id name } }", token=token),
-        await server.execute('query($p: ID!) { apiTokens(principalId: $p) { id name prefix revoked } }', {"p": pid}),
-        await server.execute('mutation($t: ID!) { revokeApiToken(id: $t) { id revoked } }', {"t": token_id}),
+        await server.execute("query($p: ID!) { apiTokens(principalId: $p) { id name prefix revoked } }", {"p": pid}),
+        await server.execute("mutation($t: ID!) { revokeApiToken(id: $t) { id revoked } }", {"t": token_id}),
         await server.execute("{ viewer { id } }", token=token),  # refused now
         await server.execute("{ viewer { id } }", token=token[:-1] + "x"),
     ]
@@ -183,5 +189,7 @@ async def test_reprs_hold_no_token_or_key(tmp_path: Path) -> None:
         loaders=None,  # type: ignore[arg-type]
     )
     assert secret_token not in repr(context) and secret_token not in repr(credentials)
-    config = PluginConfig(environ={"SECRET_ENCRYPTION_KEY": "k3y-material", "VAULT_TOKEN": "hvs.x"}, data_dir=Path(tmp_path))
+    config = PluginConfig(
+        environ={"SECRET_ENCRYPTION_KEY": "k3y-material", "VAULT_TOKEN": "hvs.x"}, data_dir=Path(tmp_path)
+    )
     assert "k3y-material" not in repr(config) and "hvs.x" not in repr(config)

@@ -77,13 +77,21 @@ def test_event_written_through_one_replica_reaches_a_subscriber_of_the_other(
         # the first event arrives, then two more that must follow in order.
         secret_ids: list[str] = []
         for attempt in range(50):
-            created = graphql(client, 'mutation($n: String!) { createSecret(workspaceId: "default", input: {name: $n, secretType: GENERIC, value: "v"}) { id } }', {"n": f"R_{attempt}"})
+            created = graphql(
+                client,
+                'mutation($n: String!) { createSecret(workspaceId: "default", input: {name: $n, secretType: GENERIC, value: "v"}) { id } }',
+                {"n": f"R_{attempt}"},
+            )
             secret_ids.append(created["createSecret"]["id"])
             thread.join(0.2)
             if received or errors:
                 break
         sid = secret_ids[-1]
-        graphql(client, 'mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "w") { id } }', {"id": sid})
+        graphql(
+            client,
+            'mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "w") { id } }',
+            {"id": sid},
+        )
         graphql(client, 'query($id: ID!) { secretValue(workspaceId: "default", id: $id) { version } }', {"id": sid})
     thread.join(20)
     assert not errors, errors

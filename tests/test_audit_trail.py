@@ -51,8 +51,14 @@ async def test_every_operation_records_one_event_with_actor_and_no_value(server:
     operations = [
         ('{ secrets(workspaceId: "default") { totalCount } }', "LISTED"),
         (VALUE, "ACCESSED"),
-        ('mutation($id: ID!) { updateSecret(workspaceId: "default", id: $id, input: {value: "VALUE-MARKER-2"}) { id } }', "UPDATED"),
-        ('mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "VALUE-MARKER-3") { id } }', "ROTATED"),
+        (
+            'mutation($id: ID!) { updateSecret(workspaceId: "default", id: $id, input: {value: "VALUE-MARKER-2"}) { id } }',
+            "UPDATED",
+        ),
+        (
+            'mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "VALUE-MARKER-3") { id } }',
+            "ROTATED",
+        ),
         ('mutation($id: ID!) { rollbackSecret(workspaceId: "default", id: $id, toVersion: 1) { id } }', "ROLLED_BACK"),
         ('mutation($id: ID!) { deleteSecret(workspaceId: "default", id: $id) { id } }', "DELETED"),
         ('mutation($id: ID!) { restoreSecret(workspaceId: "default", id: $id) { id } }', "RESTORED"),
@@ -75,10 +81,16 @@ async def test_every_operation_records_one_event_with_actor_and_no_value(server:
 
 
 async def test_principal_and_token_events(server: Server) -> None:
-    created = await server.data('mutation { createPrincipal(name: "ci", bindings: [{workspaceId: "default", role: READER}]) { id } }')
+    created = await server.data(
+        'mutation { createPrincipal(name: "ci", bindings: [{workspaceId: "default", role: READER}]) { id } }'
+    )
     pid = created["createPrincipal"]["id"]
-    token = await server.data('mutation($p: ID!) { createApiToken(principalId: $p, name: "deploy") { token apiToken { id } } }', {"p": pid})
-    await server.data('mutation($t: ID!) { revokeApiToken(id: $t) { revoked } }', {"t": token["createApiToken"]["apiToken"]["id"]})
+    token = await server.data(
+        'mutation($p: ID!) { createApiToken(principalId: $p, name: "deploy") { token apiToken { id } } }', {"p": pid}
+    )
+    await server.data(
+        "mutation($t: ID!) { revokeApiToken(id: $t) { revoked } }", {"t": token["createApiToken"]["apiToken"]["id"]}
+    )
     events = await SecretAudit.filter(workspace_id="default").order_by("seq")
     assert [e.action.value for e in events] == ["PRINCIPAL_CREATED", "TOKEN_CREATED", "TOKEN_REVOKED"]
     secret_token = token["createApiToken"]["token"]
@@ -86,15 +98,26 @@ async def test_principal_and_token_events(server: Server) -> None:
 
 
 async def test_refusal_records_access_denied(server: Server) -> None:
-    created = await server.data('mutation { createPrincipal(name: "viewer", bindings: [{workspaceId: "default", role: VIEWER}]) { id } }')
-    token = (await server.data('mutation($p: ID!) { createApiToken(principalId: $p, name: "t") { token } }', {"p": created["createPrincipal"]["id"]}))["createApiToken"]["token"]
+    created = await server.data(
+        'mutation { createPrincipal(name: "viewer", bindings: [{workspaceId: "default", role: VIEWER}]) { id } }'
+    )
+    token = (
+        await server.data(
+            'mutation($p: ID!) { createApiToken(principalId: $p, name: "t") { token } }',
+            {"p": created["createPrincipal"]["id"]},
+        )
+    )["createApiToken"]["token"]
     sid = await create(server, "DENIED")
     error = await server.error(VALUE, {"id": sid}, token=token, headers={"user-agent": "curious"})
     assert error["extensions"]["code"] == "FORBIDDEN"
     await server.services.audit.drain()  # a denial is recorded without making the answer wait
     denied = await SecretAudit.filter(action="ACCESS_DENIED")
     assert len(denied) == 1
-    assert (denied[0].success, str(denied[0].user_id), denied[0].user_agent) == (False, created["createPrincipal"]["id"], "curious")
+    assert (denied[0].success, str(denied[0].user_id), denied[0].user_agent) == (
+        False,
+        created["createPrincipal"]["id"],
+        "curious",
+    )
     assert await SecretAudit.filter(action="ACCESSED").count() == 0
 
 
@@ -104,8 +127,15 @@ async def test_failed_value_read_is_recorded(server: Server) -> None:
     assert (await server.error(VALUE, {"id": sid}))["extensions"]["code"] == "NOT_FOUND"
     failed = await SecretAudit.get(action="ACCESSED")
     assert failed.success is False and failed.details["error"] == "NOT_FOUND"
-    stats = await server.data('{ secretStatistics(workspaceId: "default") { accessesLast24h failedAccessesLast24h totalSecrets inactiveSecrets } }')
-    assert stats["secretStatistics"] == {"accessesLast24h": 0, "failedAccessesLast24h": 1, "totalSecrets": 1, "inactiveSecrets": 1}
+    stats = await server.data(
+        '{ secretStatistics(workspaceId: "default") { accessesLast24h failedAccessesLast24h totalSecrets inactiveSecrets } }'
+    )
+    assert stats["secretStatistics"] == {
+        "accessesLast24h": 0,
+        "failedAccessesLast24h": 1,
+        "totalSecrets": 1,
+        "inactiveSecrets": 1,
+    }
 
 
 async def test_forwarded_for_is_believed_only_from_trusted_proxies(database_url: str, tmp_path: Path) -> None:
@@ -113,7 +143,10 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(database_url:
         # One data dir (one Fernet keyring): the database holds the server key wrapped by it.
         settings = make_settings(database_url, tmp_path / "data", STRONGROOM_TRUSTED_PROXIES=trusted)
         async with running(settings) as server:
-            await server.data('{ secrets(workspaceId: "default") { totalCount } }', headers={"x-forwarded-for": "198.51.100.1, 203.0.113.9"})
+            await server.data(
+                '{ secrets(workspaceId: "default") { totalCount } }',
+                headers={"x-forwarded-for": "198.51.100.1, 203.0.113.9"},
+            )
             event = await SecretAudit.filter(action="LISTED").order_by("-seq").first()
             assert event is not None and event.ip_address == expected
 
@@ -188,7 +221,9 @@ async def test_mutation_fails_whole_when_its_event_cannot_be_written(server: Ser
 
 async def block_audit_inserts(dialect: str) -> None:
     if dialect == "sqlite":
-        await sql("CREATE TRIGGER block_audit BEFORE INSERT ON secret_audit BEGIN SELECT RAISE(ABORT, 'audit blocked'); END;")
+        await sql(
+            "CREATE TRIGGER block_audit BEFORE INSERT ON secret_audit BEGIN SELECT RAISE(ABORT, 'audit blocked'); END;"
+        )
     else:
         await sql(
             "CREATE FUNCTION block_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit blocked'; END $$ LANGUAGE plpgsql;"
@@ -271,10 +306,22 @@ async def test_rehashed_forgery_is_detected_by_the_link_to_the_next_event(server
     events = await trail(server)
     forged = events[2]
     forged.details = {"name": "FORGED", "version": 1}
-    forged_hash = chain_hash(forged.prev_hash, canonical_event(
-        event_id=forged.id, seq=forged.seq, workspace_id=forged.workspace_id, secret_id=forged.secret_id,
-        action=forged.action.value, user_id=forged.user_id, ip_address=forged.ip_address,
-        user_agent=forged.user_agent, details=forged.details, success=forged.success, created_at=forged.created_at))
+    forged_hash = chain_hash(
+        forged.prev_hash,
+        canonical_event(
+            event_id=forged.id,
+            seq=forged.seq,
+            workspace_id=forged.workspace_id,
+            secret_id=forged.secret_id,
+            action=forged.action.value,
+            user_id=forged.user_id,
+            ip_address=forged.ip_address,
+            user_agent=forged.user_agent,
+            details=forged.details,
+            success=forged.success,
+            created_at=forged.created_at,
+        ),
+    )
     await SecretAudit.filter(id=forged.id).update(details=forged.details, hash=forged_hash)
     report = await integrity(server)
     assert report["valid"] is False and report["firstInvalidEventId"] == str(events[3].id)
@@ -310,9 +357,13 @@ async def test_audit_queries_paginate_newest_first_with_filters(server: Server) 
         totalCount pageInfo { hasNextPage endCursor } edges { node { action seq } } } }"""
     first = (await server.data(query, {"action": "ACCESSED"}))["workspaceAudit"]
     assert first["totalCount"] == 4 and [e["node"]["seq"] for e in first["edges"]] == [5, 4]
-    second = (await server.data(query, {"action": "ACCESSED", "after": first["pageInfo"]["endCursor"]}))["workspaceAudit"]
+    second = (await server.data(query, {"action": "ACCESSED", "after": first["pageInfo"]["endCursor"]}))[
+        "workspaceAudit"
+    ]
     assert [e["node"]["seq"] for e in second["edges"]] == [3, 2] and second["pageInfo"]["hasNextPage"] is False
-    per_secret = await server.data('query($id: ID!) { secretAudit(workspaceId: "default", secretId: $id) { totalCount } }', {"id": sid})
+    per_secret = await server.data(
+        'query($id: ID!) { secretAudit(workspaceId: "default", secretId: $id) { totalCount } }', {"id": sid}
+    )
     assert per_secret["secretAudit"]["totalCount"] == 5
     everything = await server.data('{ workspaceAudit(workspaceId: "default", first: 1) { totalCount } }')
     assert everything["workspaceAudit"]["totalCount"] == await SecretAudit.filter(workspace_id="default").count()
@@ -363,7 +414,8 @@ async def subscribe(server: Server, workspace: str = "default", secret_id: str |
     )
     return await schema.subscribe(
         "subscription($w: ID!, $s: ID) { auditEvents(workspaceId: $w, secretId: $s) { action secretId seq } }",
-        variable_values={"w": workspace, "s": secret_id}, context_value=context,
+        variable_values={"w": workspace, "s": secret_id},
+        context_value=context,
     )
 
 
@@ -477,7 +529,9 @@ class running:
     def __init__(self, settings: Settings, clock: MutableClock | None = None, plugins: Any = None) -> None:
         import httpx
 
-        self.app = create_app(settings, now=clock or MutableClock(), migrate_on_start=True, plugins=plugins, announce=lambda _m: None)
+        self.app = create_app(
+            settings, now=clock or MutableClock(), migrate_on_start=True, plugins=plugins, announce=lambda _m: None
+        )
         self._lifespan = self.app.router.lifespan_context(self.app)
         self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://strongroom.test")
 

@@ -125,7 +125,9 @@ def test_token_bootstrap_with_init_prints_the_token_alone_and_the_database_on_st
     result = run_strongroom(["token", "bootstrap", "--init"], cwd=tmp_path, env=clean_environ())
     assert result.returncode == 0, result.stderr
     assert GENERATED_TOKEN.fullmatch(result.stdout.strip()), result.stdout
-    assert result.stderr.splitlines()[0] == f"strongroom: database sqlite://{tmp_path / '.strongroom' / 'strongroom.db'}"
+    assert (
+        result.stderr.splitlines()[0] == f"strongroom: database sqlite://{tmp_path / '.strongroom' / 'strongroom.db'}"
+    )
 
 
 def test_serve_refuses_workers_on_sqlite(tmp_path: Path) -> None:

@@ -29,7 +29,11 @@ def test_keys_rotate_follows_the_job_to_the_end(served: tuple[ServerProcess, dic
     server, env = served
     with server.client(TOKEN) as client:
         for i in range(12):
-            graphql(client, 'mutation($n: String!) { createSecret(workspaceId: "default", input: {name: $n, secretType: GENERIC, value: "v"}) { id } }', {"n": f"K{i}"})
+            graphql(
+                client,
+                'mutation($n: String!) { createSecret(workspaceId: "default", input: {name: $n, secretType: GENERIC, value: "v"}) { id } }',
+                {"n": f"K{i}"},
+            )
     result = run_strongroom(["keys", "rotate"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert "12/12" in result.stdout and "done: every data key is under fernet key fernet-" in result.stdout
@@ -51,8 +55,14 @@ def test_keys_commands_need_a_superadmin(served: tuple[ServerProcess, dict[str, 
 def test_rotation_run_once_notifies_what_is_due(served: tuple[ServerProcess, dict[str, str]], tmp_path: Path) -> None:
     server, env = served
     with server.client(TOKEN) as client:
-        graphql(client, 'mutation { createSecret(workspaceId: "default", input: {name: "OLD_KEY", secretType: API_KEY, value: "v", rotationPolicy: AUTO_30_DAYS}) { id } }')
-        graphql(client, 'mutation { createSecret(workspaceId: "default", input: {name: "OLD_JWT", secretType: JWT_SECRET, value: "v", rotationPolicy: AUTO_30_DAYS}) { id } }')
+        graphql(
+            client,
+            'mutation { createSecret(workspaceId: "default", input: {name: "OLD_KEY", secretType: API_KEY, value: "v", rotationPolicy: AUTO_30_DAYS}) { id } }',
+        )
+        graphql(
+            client,
+            'mutation { createSecret(workspaceId: "default", input: {name: "OLD_JWT", secretType: JWT_SECRET, value: "v", rotationPolicy: AUTO_30_DAYS}) { id } }',
+        )
     with sqlite3.connect(tmp_path / "data" / "strongroom.db") as db:
         db.execute("UPDATE secret SET rotation_due_at = '2000-01-01 00:00:00+00:00'")
     cron_env = {k: v for k, v in env.items() if k not in ("STRONGROOM_URL", "STRONGROOM_TOKEN")}

@@ -445,14 +445,18 @@ def test_graphql_error_maps_to_its_code_and_field() -> None:
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
     body = json.loads(request.content)
     assert body["variables"] == {
-        "name": "!!", "bindings": [{"workspaceId": WORKSPACE, "role": "READER"}], "superadmin": False
+        "name": "!!",
+        "bindings": [{"workspaceId": WORKSPACE, "role": "READER"}],
+        "superadmin": False,
     }
 
 
 def test_error_without_field_and_echoing_the_token_never_shows_it() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         message = f"this token was revoked: {TOKEN}"
-        return httpx.Response(200, json={"data": None, "errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]})
+        return httpx.Response(
+            200, json={"data": None, "errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}
+        )
 
     with _mock_client(handler) as client, pytest.raises(StrongroomAPIError) as raised:
         client.viewer()
@@ -496,9 +500,14 @@ def test_tail_against_nothing_listening_is_unavailable() -> None:
 def test_reprs_hide_the_token_and_values() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         api_token = {
-            "id": str(uuid.uuid4()), "name": "deploy", "principalId": str(uuid.uuid4()),
-            "createdAt": "2030-01-01T00:00:00+00:00", "expiresAt": None, "lastUsedAt": None,
-            "revoked": False, "prefix": TOKEN[:8],
+            "id": str(uuid.uuid4()),
+            "name": "deploy",
+            "principalId": str(uuid.uuid4()),
+            "createdAt": "2030-01-01T00:00:00+00:00",
+            "expiresAt": None,
+            "lastUsedAt": None,
+            "revoked": False,
+            "prefix": TOKEN[:8],
         }
         return httpx.Response(200, json={"data": {"createApiToken": {"token": TOKEN, "apiToken": api_token}}})
 

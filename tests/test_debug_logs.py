@@ -30,9 +30,7 @@ def spellings(blob: bytes) -> list[str]:
 
 def test_debug_logs_hold_no_token_value_ciphertext_or_key(tmp_path: Path, served: list[ServerProcess]) -> None:
     data = tmp_path / "data"
-    env = clean_environ(
-        STRONGROOM_DATA_DIR=str(data), STRONGROOM_BOOTSTRAP_TOKEN=TOKEN, STRONGROOM_LOG_LEVEL="debug"
-    )
+    env = clean_environ(STRONGROOM_DATA_DIR=str(data), STRONGROOM_BOOTSTRAP_TOKEN=TOKEN, STRONGROOM_LOG_LEVEL="debug")
     server = start_healthy(served, tmp_path, env, "server.log")
     created_token = ""
     with server.client(TOKEN) as client:
@@ -44,36 +42,64 @@ def test_debug_logs_hold_no_token_value_ciphertext_or_key(tmp_path: Path, served
                 {"n": f"DEBUG_{index}", "v": value},
             )
             ids.append(made["createSecret"]["id"])
-        graphql(client, 'mutation($t: String!) { importSecrets(workspaceId: "default", dotenv: $t) { created } }', {"t": f'IMPORTED="{VALUES[2]}"\n'})
+        graphql(
+            client,
+            'mutation($t: String!) { importSecrets(workspaceId: "default", dotenv: $t) { created } }',
+            {"t": f'IMPORTED="{VALUES[2]}"\n'},
+        )
         for secret_id in ids:
-            graphql(client, 'query($id: ID!) { secretValue(workspaceId: "default", id: $id) { value } }', {"id": secret_id})
+            graphql(
+                client, 'query($id: ID!) { secretValue(workspaceId: "default", id: $id) { value } }', {"id": secret_id}
+            )
         graphql(client, '{ secretValues(workspaceId: "default") { name value } }')
-        principal = graphql(client, 'mutation { createPrincipal(name: "debugger", bindings: [{workspaceId: "default", role: READER}]) { id } }')
+        principal = graphql(
+            client,
+            'mutation { createPrincipal(name: "debugger", bindings: [{workspaceId: "default", role: READER}]) { id } }',
+        )
         made = graphql(
-            client, 'mutation($p: ID!) { createApiToken(principalId: $p, name: "debug") { token apiToken { id } } }',
+            client,
+            'mutation($p: ID!) { createApiToken(principalId: $p, name: "debug") { token apiToken { id } } }',
             {"p": principal["createPrincipal"]["id"]},
         )
         created_token = made["createApiToken"]["token"]
         # Websocket: the token travels in connection_init, values in `next`.
         url = server.base_url.replace("http://", "ws://") + "/graphql"
         with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as socket:  # type: ignore[list-item]
-            socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {created_token}"}}))
+            socket.send(
+                json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {created_token}"}})
+            )
             assert json.loads(socket.recv(timeout=10))["type"] == "connection_ack"
-            socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": '{ secretValues(workspaceId: "default") { value } }'}}))
+            socket.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {"query": '{ secretValues(workspaceId: "default") { value } }'},
+                    }
+                )
+            )
             assert json.loads(socket.recv(timeout=10))["type"] == "next"
-        refused = client.post("/graphql", json={"query": "{ viewer { name } }"}, headers={"authorization": "Bearer sr_wrong-token-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
+        refused = client.post(
+            "/graphql",
+            json={"query": "{ viewer { name } }"},
+            headers={"authorization": "Bearer sr_wrong-token-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+        )
         assert refused.status_code == 200
         graphql(client, "mutation { rotateEncryptionKey { rewrapped remaining } }")
-        versions = sqlite3.connect(data / "strongroom.db").execute(
-            "SELECT ciphertext, wrapped_key FROM secret_version WHERE ciphertext IS NOT NULL"
-        ).fetchall()
+        versions = (
+            sqlite3.connect(data / "strongroom.db")
+            .execute("SELECT ciphertext, wrapped_key FROM secret_version WHERE ciphertext IS NOT NULL")
+            .fetchall()
+        )
         graphql(client, 'mutation($id: ID!) { destroySecret(workspaceId: "default", id: $id) }', {"id": ids[0]})
     server.stop()
     output = server.output()
     assert "DEBUG" in output, "the server did not log at debug level: the check would prove nothing"
 
     needles = {"bootstrap token": TOKEN, "created token": created_token}
-    needles.update({f"hash of {name}": hashlib.sha256(token.encode()).hexdigest() for name, token in list(needles.items())})
+    needles.update(
+        {f"hash of {name}": hashlib.sha256(token.encode()).hexdigest() for name, token in list(needles.items())}
+    )
     needles.update({f"value {i}": value.split("\n")[0] for i, value in enumerate(VALUES)})
     for number, (ciphertext, wrapped) in enumerate(versions):
         for kind, blob in (("ciphertext", bytes(ciphertext)), ("wrapped key", bytes(wrapped))):
@@ -82,7 +108,11 @@ def test_debug_logs_hold_no_token_value_ciphertext_or_key(tmp_path: Path, served
     leaked = sorted(name for name, needle in needles.items() if needle and needle in output)
     # Loggers shorten long frames ("{...}…"): any 12 characters of a token or
     # a value give part of it away.
-    for name, secret in [("bootstrap token", TOKEN), ("created token", created_token), *[(f"value {i}", v) for i, v in enumerate(VALUES)]]:
+    for name, secret in [
+        ("bootstrap token", TOKEN),
+        ("created token", created_token),
+        *[(f"value {i}", v) for i, v in enumerate(VALUES)],
+    ]:
         text = secret.replace("\n", "")
         if any(text[i : i + 12] in output for i in range(0, max(1, len(text) - 11))):
             leaked.append(f"part of {name}")

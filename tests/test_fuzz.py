@@ -137,7 +137,9 @@ class World:
         return [ADMIN_TOKEN, self.token_a, *self.other_tokens]
 
 
-async def _data(server: Server, query: str, variables: Mapping[str, Any] | None = None, token: str = ADMIN_TOKEN) -> dict[str, Any]:
+async def _data(
+    server: Server, query: str, variables: Mapping[str, Any] | None = None, token: str = ADMIN_TOKEN
+) -> dict[str, Any]:
     return await server.data(query, variables, token=token)
 
 
@@ -185,7 +187,9 @@ async def seed_world(server: Server) -> World:
         values[workspace].append(f"fuzz{letter}-rotated-{marker}")
 
     async def principal(name: str, workspace: str, role: str) -> tuple[str, str, str]:
-        made = await _data(server, CREATE_PRINCIPAL, {"name": name, "bindings": [{"workspaceId": workspace, "role": role}]})
+        made = await _data(
+            server, CREATE_PRINCIPAL, {"name": name, "bindings": [{"workspaceId": workspace, "role": role}]}
+        )
         principal_id = made["createPrincipal"]["id"]
         token = (await _data(server, CREATE_TOKEN, {"pid": principal_id, "name": f"{name}-token"}))["createApiToken"]
         return principal_id, token["token"], token["apiToken"]["id"]
@@ -199,11 +203,19 @@ async def seed_world(server: Server) -> World:
         "query($ws: ID!) { secretValues(workspaceId: $ws) { value } }", {"ws": WS_A}, token=token_a
     )
     assert sorted(v["value"] for v in read["data"]["secretValues"]) == sorted(values[WS_A][:3] + values[WS_A][-1:])
-    refused = await server.execute("query($ws: ID!) { secretValues(workspaceId: $ws) { value } }", {"ws": WS_B}, token=token_a)
+    refused = await server.execute(
+        "query($ws: ID!) { secretValues(workspaceId: $ws) { value } }", {"ws": WS_B}, token=token_a
+    )
     assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
 
-    page = await _data(server, "query($ws: ID!) { secrets(workspaceId: $ws, first: 2) { pageInfo { endCursor } } }", {"ws": WS_B})
-    audit = await _data(server, "query($ws: ID!) { workspaceAudit(workspaceId: $ws, first: 2) { pageInfo { endCursor } } }", {"ws": WS_B})
+    page = await _data(
+        server, "query($ws: ID!) { secrets(workspaceId: $ws, first: 2) { pageInfo { endCursor } } }", {"ws": WS_B}
+    )
+    audit = await _data(
+        server,
+        "query($ws: ID!) { workspaceAudit(workspaceId: $ws, first: 2) { pageInfo { endCursor } } }",
+        {"ws": WS_B},
+    )
     # The fuzzer's own principal and token ids are left out of the pools, so
     # that a fuzzed revokeApiToken / revokeRole / grantRole cannot lock the
     # fuzzer out of its own workspace (and make every later example a plain
@@ -243,22 +255,86 @@ async def world(server: Server) -> World:
 # well-typed values.
 
 HOSTILE_STRINGS = [
-    "", " ", "\x00", "a\x00b", "\ud800", "\udfff", "x\udbffy", "\ud83d\ude00", "\ufffe\uffff", "\u202egnp.exe",
-    "\r\n", "\t", "é", "漢字", "🔐" * 3, "\u0000" * 3,
-    "' OR '1'='1", '"; DROP TABLE secret; --', "%", "_", "%_%", "\\", "\\%", "*", "?",
-    "../../etc/passwd", "${HOME}", "$(id)", "{{7*7}}", "<script>x</script>",
-    "A=1\nB=2", 'export X="y"\n# c\nY=\'z\'\n', "=novalue", "BAD NAME=1", "A=\x00", "A=\ud800", "A" * 129 + "=v",
-    "9" * 400, "-1", "0", "1e309", "NaN", "null", "true", "[]", "{}",
-    "default", WS_A, WS_B, WS_B.upper(), f" {WS_B}", f"{WS_B}\x00", "fuzz_b", "a" * 64,
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "\udfff",
+    "x\udbffy",
+    "\ud83d\ude00",
+    "\ufffe\uffff",
+    "\u202egnp.exe",
+    "\r\n",
+    "\t",
+    "é",
+    "漢字",
+    "🔐" * 3,
+    "\u0000" * 3,
+    "' OR '1'='1",
+    '"; DROP TABLE secret; --',
+    "%",
+    "_",
+    "%_%",
+    "\\",
+    "\\%",
+    "*",
+    "?",
+    "../../etc/passwd",
+    "${HOME}",
+    "$(id)",
+    "{{7*7}}",
+    "<script>x</script>",
+    "A=1\nB=2",
+    "export X=\"y\"\n# c\nY='z'\n",
+    "=novalue",
+    "BAD NAME=1",
+    "A=\x00",
+    "A=\ud800",
+    "A" * 129 + "=v",
+    "9" * 400,
+    "-1",
+    "0",
+    "1e309",
+    "NaN",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "default",
+    WS_A,
+    WS_B,
+    WS_B.upper(),
+    f" {WS_B}",
+    f"{WS_B}\x00",
+    "fuzz_b",
+    "a" * 64,
 ]
 VALID_DATETIMES = [
-    "2030-01-01T00:00:00Z", "2030-01-01T00:00:00+00:00", "2030-01-01T00:00:00.123456+05:30", "2999-06-30T12:00:00-11:59",
-    "9999-12-31T23:59:59+00:00", "9999-12-31T23:59:59.999999-23:59", "9999-12-31T23:59:59-14:00",
-    "0001-01-01T00:00:00+23:59", "0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "2000-01-01T00:00:00", "2000-01-01",
+    "2030-01-01T00:00:00Z",
+    "2030-01-01T00:00:00+00:00",
+    "2030-01-01T00:00:00.123456+05:30",
+    "2999-06-30T12:00:00-11:59",
+    "9999-12-31T23:59:59+00:00",
+    "9999-12-31T23:59:59.999999-23:59",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00+23:59",
+    "0001-01-01T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+    "2000-01-01T00:00:00",
+    "2000-01-01",
 ]
 INVALID_DATETIMES = [
-    "2024-02-30T00:00:00Z", "2030-01-01T00:00:00+24:00", "2030-01-01T25:00:00Z", "2030-13-01T00:00:00Z",
-    "+275760-09-13T00:00:00Z", "2030-01-01T00:00:00.1234567891Z", "now", "", "\x00", "2030-01-01T00:00:00\ud800",
+    "2024-02-30T00:00:00Z",
+    "2030-01-01T00:00:00+24:00",
+    "2030-01-01T25:00:00Z",
+    "2030-13-01T00:00:00Z",
+    "+275760-09-13T00:00:00Z",
+    "2030-01-01T00:00:00.1234567891Z",
+    "now",
+    "",
+    "\x00",
+    "2030-01-01T00:00:00\ud800",
 ]
 INT32_EDGES = [0, 1, -1, 2**31 - 1, -(2**31)]
 HUGE_INTS = [2**31, 2**53 + 1, 2**63 - 1, 2**63, -(2**63) - 1, 2**64, 10**30, 10**400]
@@ -312,8 +388,21 @@ def odd_cursors(real: Sequence[str]) -> list[str]:
         _b64(json.dumps({"n": "\x00"}).encode()),
         _b64(json.dumps({"n": "\ud800"}).encode()),
         _b64(json.dumps({"n": "x" * 300}).encode()),
-        _b64(b"[]"), _b64(b"null"), _b64(b"\xff\xfe"), "not base64!", "====", "",
-        "²", "١٢٣", "9" * 30, "-1", "0", str(2**63), "1e3", " 1", "1\x00",
+        _b64(b"[]"),
+        _b64(b"null"),
+        _b64(b"\xff\xfe"),
+        "not base64!",
+        "====",
+        "",
+        "²",
+        "١٢٣",
+        "9" * 30,
+        "-1",
+        "0",
+        str(2**63),
+        "1e3",
+        " 1",
+        "1\x00",
     ]
 
 
@@ -329,7 +418,9 @@ def _has_surrogate(text: str) -> bool:
     return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
 
 
-def text_strategy(pool: Sequence[str], cursors: Sequence[str], names: Sequence[str], *, surrogates: bool) -> st.SearchStrategy[str]:
+def text_strategy(
+    pool: Sequence[str], cursors: Sequence[str], names: Sequence[str], *, surrogates: bool
+) -> st.SearchStrategy[str]:
     """Pool strings, cursors, secret names (seeded and new), over-long strings, random text, pairs.
 
     `surrogates=False` (for documents) keeps lone surrogates rare: in a
@@ -362,8 +453,13 @@ def nested_json(draw: st.DrawFn, leaves: st.SearchStrategy[Any]) -> Any:
 
 def python_json(strings: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
     leaves = st.one_of(
-        st.none(), st.booleans(), pick(INT32_EDGES + HUGE_INTS), st.integers(),
-        st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1e308, -0.0, 5e-324]), strings,
+        st.none(),
+        st.booleans(),
+        pick(INT32_EDGES + HUGE_INTS),
+        st.integers(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from([1e308, -0.0, 5e-324]),
+        strings,
     )
     tree = st.recursive(
         leaves,
@@ -389,14 +485,16 @@ def json_nodes(strings: st.SearchStrategy[str]) -> st.SearchStrategy[graphql.Val
     )
     return st.recursive(
         leaves,
-        lambda children: st.lists(children, max_size=4).map(nodes.List)
-        | st.lists(
-            st.tuples(names, children).map(
-                lambda kv: graphql.ObjectFieldNode(name=graphql.NameNode(value=kv[0]), value=kv[1])
-            ),
-            max_size=4,
-            unique_by=lambda f: f.name.value,
-        ).map(nodes.Object),
+        lambda children: (
+            st.lists(children, max_size=4).map(nodes.List)
+            | st.lists(
+                st.tuples(names, children).map(
+                    lambda kv: graphql.ObjectFieldNode(name=graphql.NameNode(value=kv[0]), value=kv[1])
+                ),
+                max_size=4,
+                unique_by=lambda f: f.name.value,
+            ).map(nodes.Object)
+        ),
         max_leaves=12,
     )
 
@@ -441,8 +539,17 @@ def make_pools(world: World) -> Pools:
     workspaces = ["default", WS_A, WS_A, WS_B]  # the fuzzer's own workspace twice as often
     objects = [*world.secret_ids, *world.principal_ids, *world.token_ids]
     odd_ids = [
-        *(i.upper() for i in world.secret_ids[-2:]), f"{{{world.secret_ids[-1]}}}", f"urn:uuid:{world.secret_ids[-1]}",
-        str(uuid.UUID(int=0)), str(uuid.uuid4()), "not-a-uuid", "", "\x00", "\ud800", "x" * 300, "1",
+        *(i.upper() for i in world.secret_ids[-2:]),
+        f"{{{world.secret_ids[-1]}}}",
+        f"urn:uuid:{world.secret_ids[-1]}",
+        str(uuid.UUID(int=0)),
+        str(uuid.uuid4()),
+        "not-a-uuid",
+        "",
+        "\x00",
+        "\ud800",
+        "x" * 300,
+        "1",
     ]
     pool = [*HOSTILE_STRINGS, *workspaces, *objects, *odd_ids, *VALID_DATETIMES]
     strings = text_strategy(pool, cursors, world.names, surrogates=True)
@@ -465,7 +572,9 @@ def make_pools(world: World) -> Pools:
         ids=ids_from(strings),
         inline_ids=ids_from(inline_strings),
         datetimes=mostly(valid_datetimes, pick([*INVALID_DATETIMES, 0, -1, 2**40])),
-        inline_datetimes=mostly(valid_datetimes, st.sampled_from([d for d in INVALID_DATETIMES if not _has_surrogate(d)] + [0])),
+        inline_datetimes=mostly(
+            valid_datetimes, st.sampled_from([d for d in INVALID_DATETIMES if not _has_surrogate(d)] + [0])
+        ),
         ints=mostly(st.one_of(st.sampled_from(INT32_EDGES), st.integers(min_value=-5, max_value=120)), pick(HUGE_INTS)),
         json=python_json(strings),
     )
@@ -527,7 +636,9 @@ class Request:
     def body(self) -> bytes:
         # ensure_ascii: a lone surrogate becomes a \\ud800 escape, valid JSON text
         # that httpx's own encoder would refuse to produce.
-        return json.dumps({"query": self.query, "variables": self.variables}, ensure_ascii=True, allow_nan=True).encode("ascii")
+        return json.dumps({"query": self.query, "variables": self.variables}, ensure_ascii=True, allow_nan=True).encode(
+            "ascii"
+        )
 
     def __repr__(self) -> str:
         return f"Request(query={_clip(self.query, 2000)!r}, variables={_clip(repr(self.variables), 2000)}, accept={self.accept!r})"
@@ -541,7 +652,9 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
-def lift_arguments(document: graphql.DocumentNode, draw: st.DrawFn, pools: Pools) -> tuple[graphql.DocumentNode, dict[str, Any]]:
+def lift_arguments(
+    document: graphql.DocumentNode, draw: st.DrawFn, pools: Pools
+) -> tuple[graphql.DocumentNode, dict[str, Any]]:
     """Turn some root-field arguments into variables whose values are drawn by type."""
     operation = document.definitions[0]
     assert isinstance(operation, graphql.OperationDefinitionNode)
@@ -569,11 +682,16 @@ def lift_arguments(document: graphql.DocumentNode, draw: st.DrawFn, pools: Pools
                 )
             )
             variables[name] = draw(variable_value(pools, arg_type))
-            arguments.append(graphql.ArgumentNode(name=argument.name, value=graphql.VariableNode(name=graphql.NameNode(value=name))))
+            arguments.append(
+                graphql.ArgumentNode(name=argument.name, value=graphql.VariableNode(name=graphql.NameNode(value=name)))
+            )
         selections.append(
             graphql.FieldNode(
-                alias=selection.alias, name=selection.name, arguments=tuple(arguments),
-                directives=selection.directives, selection_set=selection.selection_set,
+                alias=selection.alias,
+                name=selection.name,
+                arguments=tuple(arguments),
+                directives=selection.directives,
+                selection_set=selection.selection_set,
             )
         )
     lifted = graphql.OperationDefinitionNode(
@@ -664,7 +782,9 @@ def _root_of(error: Mapping[str, Any]) -> str:
     return str(path[0])
 
 
-def check(world: World, token: str, request: Request, response: httpx.Response, logged: list[logging.LogRecord]) -> None:
+def check(
+    world: World, token: str, request: Request, response: httpx.Response, logged: list[logging.LogRecord]
+) -> None:
     if response.status_code >= 500:
         _fail(ServerError, request, response, f"HTTP {response.status_code}")
     try:
@@ -726,10 +846,14 @@ async def run_one(world: World, pools: Pools, token: str, request: Request) -> N
     await check_audit_chains(world, request, response)
 
 
-INTEGRITY = "{ " + " ".join(
-    f'w{i}: auditIntegrity(workspaceId: "{w}") {{ valid checkedEvents firstInvalidEventId }}'
-    for i, w in enumerate(("default", WS_A, WS_B))
-) + " }"
+INTEGRITY = (
+    "{ "
+    + " ".join(
+        f'w{i}: auditIntegrity(workspaceId: "{w}") {{ valid checkedEvents firstInvalidEventId }}'
+        for i, w in enumerate(("default", WS_A, WS_B))
+    )
+    + " }"
+)
 
 
 async def check_audit_chains(world: World, request: Request, response: httpx.Response) -> None:
@@ -749,8 +873,7 @@ async def check_audit_chains(world: World, request: Request, response: httpx.Res
             AuditChainBroken,
             request,
             response,
-            f"after this example the audit chain does not verify: "
-            f"{broken or answer.get('errors')}",
+            f"after this example the audit chain does not verify: {broken or answer.get('errors')}",
         )
 
 

@@ -162,9 +162,7 @@ def test_page_references_only_same_origin_paths(fake_assets: Path) -> None:
 def test_page_links_every_asset_under_the_route_prefix(fake_assets: Path) -> None:
     refs = _references(render_graphiql_page(assets_dir=fake_assets))
 
-    expected = {
-        f"{ASSET_ROUTE_PREFIX}/{name}" for name in (*REQUIRED_ASSETS, EXPLORER_CSS)
-    }
+    expected = {f"{ASSET_ROUTE_PREFIX}/{name}" for name in (*REQUIRED_ASSETS, EXPLORER_CSS)}
     assert set(refs.urls) == expected
 
 
@@ -417,9 +415,7 @@ def test_every_asset_the_built_page_references_exists() -> None:
         _assert_same_origin(url)
         assert url.startswith(f"{ASSET_ROUTE_PREFIX}/"), url
         name = url.removeprefix(f"{ASSET_ROUTE_PREFIX}/")
-        assert (ASSETS_DIR / name).is_file(), (
-            f"{url} is referenced but {name} is not built"
-        )
+        assert (ASSETS_DIR / name).is_file(), f"{url} is referenced but {name} is not built"
 
 
 @requires_built_assets
@@ -429,10 +425,7 @@ def test_built_assets_match_manifest_and_strawberrys_pinned_hashes() -> None:
     manifest = json.loads((ASSETS_DIR / "manifest.json").read_text(encoding="utf-8"))
     files: dict[str, dict[str, object]] = manifest["files"]
     for name, entry in files.items():
-        assert (
-            hashlib.sha256((ASSETS_DIR / name).read_bytes()).hexdigest()
-            == entry["sha256"]
-        )
+        assert hashlib.sha256((ASSETS_DIR / name).read_bytes()).hexdigest() == entry["sha256"]
 
     # Strawberry's CDN page pins each file with a sha384 integrity hash. Where
     # we serve the same package version, the bytes must be identical.
@@ -440,8 +433,7 @@ def test_built_assets_match_manifest_and_strawberrys_pinned_hashes() -> None:
     pinned = {
         urlsplit(url).path.lstrip("/"): digest
         for tag, attrs in _references(strawberry_page.read_text(encoding="utf-8")).tags
-        if (url := attrs.get("src") or attrs.get("href"))
-        and (digest := attrs.get("integrity"))
+        if (url := attrs.get("src") or attrs.get("href")) and (digest := attrs.get("integrity"))
     }
     compared = 0
     for name, entry in files.items():
@@ -462,9 +454,7 @@ async def _get(app: Starlette, path: str, headers: dict[str, str] | None = None)
 
 
 def test_asset_routes_serve_javascript(tmp_path: Path) -> None:
-    (tmp_path / "react.production.min.js").write_text(
-        "window.React = {};\n", encoding="utf-8"
-    )
+    (tmp_path / "react.production.min.js").write_text("window.React = {};\n", encoding="utf-8")
     app = Starlette(routes=graphiql_asset_routes(tmp_path))
 
     response = asyncio.run(_get(app, f"{ASSET_ROUTE_PREFIX}/react.production.min.js"))

@@ -117,7 +117,11 @@ def assert_request_error(response: httpx.Response, accept: str) -> dict[str, Any
 
 def assert_malformed(response: httpx.Response, accept: str | None = JSON) -> dict[str, Any]:
     """Not a well-formed GraphQL-over-HTTP request: 400, a JSON error with a code."""
-    assert response.status_code == 400, (response.status_code, response.headers.get("content-type"), response.text[:300])
+    assert response.status_code == 400, (
+        response.status_code,
+        response.headers.get("content-type"),
+        response.text[:300],
+    )
     body = json_body(response)
     if accept in ACCEPTS:
         assert media_type(response) == accept, response.headers.get("content-type")
@@ -163,7 +167,9 @@ def _describe(audit: Mapping[str, Any]) -> str:
     lines = [f"{audit['id']} [{audit['status']}] {audit['name']}", f"    reason: {audit.get('reason')}"]
     for exchange in audit.get("exchanges") or []:
         request, response = exchange["request"], exchange["response"]
-        lines.append(f"    request:  {request['method']} {request['url']} {request['headers']} body={request['body']!r}")
+        lines.append(
+            f"    request:  {request['method']} {request['url']} {request['headers']} body={request['body']!r}"
+        )
         lines.append(f"    response: {response['status']} {response['contentType']!r} {response['body'][:300]!r}")
     return "\n".join(lines)
 
@@ -182,7 +188,9 @@ def test_graphql_over_http_audits_pass(tmp_path: Path, served: list[ServerProces
         timeout=AUDIT_TIMEOUT_SECONDS,
         check=False,
     )
-    assert completed.returncode == 0, f"audit.mjs exited with {completed.returncode}:\n{completed.stderr}\n{completed.stdout[-3000:]}"
+    assert completed.returncode == 0, (
+        f"audit.mjs exited with {completed.returncode}:\n{completed.stderr}\n{completed.stdout[-3000:]}"
+    )
     report = json.loads(completed.stdout)
     audits = report["audits"]
     assert len(audits) > 50, report["summary"]
@@ -209,7 +217,9 @@ def test_graphql_over_http_audits_pass(tmp_path: Path, served: list[ServerProces
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("accept", ACCEPTS)
-@pytest.mark.parametrize("document", [f"{MUTATION}\n{QUERY}", f"{QUERY}\n{MUTATION}"], ids=["mutation-first", "query-first"])
+@pytest.mark.parametrize(
+    "document", [f"{MUTATION}\n{QUERY}", f"{QUERY}\n{MUTATION}"], ids=["mutation-first", "query-first"]
+)
 async def test_several_operations_without_operation_name_run_nothing(
     server: Server, accept: str, document: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -293,10 +303,19 @@ REQUEST_ERRORS = {
     "validation-unknown-directive": {"query": "{ viewer @nosuch { name } }"},
     "validation-unused-variable": {"query": "query CoerceFailure($id: ID!) { __typename }", "variables": {"id": None}},
     "no-operation": {"query": "fragment F on Query { viewer { name } }"},
-    "variable-null-for-non-null": {"query": "query($ws: ID!) { secrets(workspaceId: $ws) { totalCount } }", "variables": {"ws": None}},
+    "variable-null-for-non-null": {
+        "query": "query($ws: ID!) { secrets(workspaceId: $ws) { totalCount } }",
+        "variables": {"ws": None},
+    },
     "variable-missing": {"query": "query($ws: ID!) { secrets(workspaceId: $ws) { totalCount } }"},
-    "variable-wrong-type": {"query": "query($n: Int) { secrets(workspaceId: \"default\", first: $n) { totalCount } }", "variables": {"n": "ten"}},
-    "variable-int-overflow": {"query": "query($n: Int) { secrets(workspaceId: \"default\", first: $n) { totalCount } }", "variables": {"n": 2**64}},
+    "variable-wrong-type": {
+        "query": 'query($n: Int) { secrets(workspaceId: "default", first: $n) { totalCount } }',
+        "variables": {"n": "ten"},
+    },
+    "variable-int-overflow": {
+        "query": 'query($n: Int) { secrets(workspaceId: "default", first: $n) { totalCount } }',
+        "variables": {"n": 2**64},
+    },
 }
 
 
@@ -317,7 +336,9 @@ async def test_request_errors_have_the_spec_status_and_no_data(
 async def test_field_errors_are_200_with_data(server: Server, accept: str) -> None:
     response = await post(
         server,
-        {"query": '{ viewer { name } secret(workspaceId: "nosuch", id: "00000000-0000-0000-0000-000000000000") { id } }'},
+        {
+            "query": '{ viewer { name } secret(workspaceId: "nosuch", id: "00000000-0000-0000-0000-000000000000") { id } }'
+        },
         accept=accept,
     )
     assert response.status_code == 200, response.text
@@ -390,7 +411,9 @@ async def test_every_error_has_a_code(server: Server, case: str, caplog: pytest.
 
 @sqlite_only
 @pytest.mark.asyncio
-async def test_a_lone_surrogate_in_the_request_json_has_a_code(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_lone_surrogate_in_the_request_json_has_a_code(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     # Valid JSON text, but not a Unicode string: the escape reaches the server as a lone surrogate.
     raw = b'{"query": "{ secretByName(workspaceId: \\"default\\", name: \\"\\ud800\\") { id } }"}'
     response = await post(server, content=raw)
@@ -445,7 +468,9 @@ async def test_malformed_requests_are_400_json_with_a_code(
 
 
 @pytest.mark.asyncio
-async def test_malformed_parameters_never_execute_the_mutation(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+async def test_malformed_parameters_never_execute_the_mutation(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     for extra in ({"variables": [1]}, {"variables": "{}"}, {"operationName": 7}, {"extensions": "x"}):
         response = await post(server, {"query": MUTATION, **extra})
         assert_malformed(response)
@@ -456,7 +481,15 @@ async def test_malformed_parameters_never_execute_the_mutation(server: Server, c
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     "content_type",
-    [None, "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/graphql", "application/xml"],
+    [
+        None,
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/graphql",
+        "application/xml",
+    ],
 )
 async def test_wrong_content_type_is_refused_and_runs_nothing(
     server: Server, content_type: str | None, caplog: pytest.LogCaptureFixture

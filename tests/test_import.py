@@ -45,7 +45,12 @@ async def test_existing_names_are_skipped_unless_overwrite(server: Server) -> No
     assert (skipped["created"], skipped["updated"], skipped["skipped"]) == (1, 0, 1)
     overwritten = (await server.data(IMPORT, {"text": "A=changed\nB=2\n", "overwrite": True}))["importSecrets"]
     # B's value is what it already was: no new version for it.
-    assert (overwritten["created"], overwritten["updated"], overwritten["skipped"], overwritten["unchanged"]) == (0, 1, 0, 1)
+    assert (overwritten["created"], overwritten["updated"], overwritten["skipped"], overwritten["unchanged"]) == (
+        0,
+        1,
+        0,
+        1,
+    )
     assert {s["name"]: s["currentVersion"] for s in overwritten["secrets"]} == {"A": 2}
     assert (await Secret.get(name="B")).current_version == 1
     values = {v["name"]: v["value"] for v in (await server.data(VALUES))["secretValues"]}
@@ -79,7 +84,9 @@ async def test_a_large_import_refreshes_the_planner_statistics_on_postgresql(ser
     if server.services.settings.is_sqlite:
         pytest.skip("SQLite plans these queries from its indexes alone")
     text = "\n".join(f"BULK_{i:05d}=value-{i}" for i in range(1_200))
-    await server.data('mutation($t: String!) { importSecrets(workspaceId: "default", dotenv: $t) { created } }', {"t": text})
+    await server.data(
+        'mutation($t: String!) { importSecrets(workspaceId: "default", dotenv: $t) { created } }', {"t": text}
+    )
     rows = await connections.get(server.services.sql.connection_name).execute_query_dict(
         "SELECT relname, last_analyze FROM pg_stat_user_tables WHERE relname IN ('secret', 'secret_version')"
     )

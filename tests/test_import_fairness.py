@@ -58,7 +58,9 @@ def watching(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
     yield seen
 
 
-async def test_the_import_transaction_does_not_grow_with_the_file(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_import_transaction_does_not_grow_with_the_file(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not server.services.settings.is_sqlite:
         pytest.skip("SQLite's one writer is shared by every tenant; PostgreSQL locks rows")
     with watching(server, monkeypatch) as small:

@@ -46,7 +46,9 @@ CREATE = """mutation($ws: ID!, $name: String!, $value: String!, $backend: String
     id currentVersion encryptionBackend } }"""
 UPDATE = """mutation($ws: ID!, $id: ID!, $value: String!) {
   updateSecret(workspaceId: $ws, id: $id, input: {value: $value}) { currentVersion encryptionBackend } }"""
-VALUE = """query($ws: ID!, $id: ID!, $v: Int) { secretValue(workspaceId: $ws, id: $id, version: $v) { version value } }"""
+VALUE = (
+    """query($ws: ID!, $id: ID!, $v: Int) { secretValue(workspaceId: $ws, id: $id, version: $v) { version value } }"""
+)
 SECRET = """query($ws: ID!, $id: ID!) { secret(workspaceId: $ws, id: $id) {
   encryptionBackend currentVersion versions { version encryptionBackend keyId } } }"""
 DESTROY = """mutation($ws: ID!, $id: ID!) { destroySecret(workspaceId: $ws, id: $id) }"""
@@ -70,7 +72,13 @@ def value_for(name: str, version: int) -> str:
 
 
 async def populate(
-    server: Server, count: int, versions: int, *, workspace: str = "default", prefix: str = "S", backend: str | None = None
+    server: Server,
+    count: int,
+    versions: int,
+    *,
+    workspace: str = "default",
+    prefix: str = "S",
+    backend: str | None = None,
 ) -> Values:
     """`count` secrets with `versions` versions each, through the API."""
     values: Values = {}
@@ -108,11 +116,17 @@ async def live_version_count() -> int:
 
 
 async def ciphertexts() -> dict[int, bytes]:
-    return {int(i): bytes(c) for i, c in await SecretVersion.filter(ciphertext__isnull=False).values_list("id", "ciphertext")}
+    return {
+        int(i): bytes(c)
+        for i, c in await SecretVersion.filter(ciphertext__isnull=False).values_list("id", "ciphertext")
+    }
 
 
 async def wrapped_keys() -> dict[int, bytes]:
-    return {int(i): bytes(w) for i, w in await SecretVersion.filter(ciphertext__isnull=False).values_list("id", "wrapped_key")}
+    return {
+        int(i): bytes(w)
+        for i, w in await SecretVersion.filter(ciphertext__isnull=False).values_list("id", "wrapped_key")
+    }
 
 
 def keyring(server: Server) -> list[str]:
@@ -257,12 +271,16 @@ async def test_destroyed_versions_are_skipped_and_stay_erased(server: Server) ->
     doomed = next(iter(values))
     await server.data(DESTROY, {"ws": "default", "id": doomed})
     kept = {sid: v for sid, v in values.items() if sid != doomed}
-    erased_before = await SecretVersion.filter(secret_id=UUID(doomed)).values_list("backend", "key_id", "ciphertext", "wrapped_key")
+    erased_before = await SecretVersion.filter(secret_id=UUID(doomed)).values_list(
+        "backend", "key_id", "ciphertext", "wrapped_key"
+    )
 
     result = await rotate(server)
 
     assert result["rewrapped"] == 4 and result["remaining"] == 0
-    erased_after = await SecretVersion.filter(secret_id=UUID(doomed)).values_list("backend", "key_id", "ciphertext", "wrapped_key")
+    erased_after = await SecretVersion.filter(secret_id=UUID(doomed)).values_list(
+        "backend", "key_id", "ciphertext", "wrapped_key"
+    )
     assert len(erased_after) == 2
     assert all(ciphertext is None and wrapped is None for _b, _k, ciphertext, wrapped in erased_after)
     assert sorted(erased_after) == sorted(erased_before)  # not even relabelled
@@ -375,7 +393,9 @@ async def test_backend_unavailable_fails_closed_and_rotation_resumes_when_it_is_
         versions_before = await SecretVersion.all().count()
         memory.available = False
 
-        refused = await server.error(CREATE, {"ws": "default", "name": "NEVER", "value": "never-stored", "backend": "memory"})
+        refused = await server.error(
+            CREATE, {"ws": "default", "name": "NEVER", "value": "never-stored", "backend": "memory"}
+        )
         assert refused["extensions"]["code"] == "BACKEND_UNAVAILABLE", refused
         assert "never-stored" not in str(refused)
         assert await Secret.all().count() == secrets_before
@@ -540,7 +560,10 @@ async def test_key_rotated_elsewhere_during_a_job_does_not_stall_it(database_url
 
 async def test_a_newer_rotation_supersedes_an_unfinished_one(database_url: str, tmp_path: Path) -> None:
     clock = MutableClock()
-    async with with_memory(database_url, tmp_path / "data", clock, STRONGROOM_KEY_ROTATION_BATCH="2") as (server, memory):
+    async with with_memory(database_url, tmp_path / "data", clock, STRONGROOM_KEY_ROTATION_BATCH="2") as (
+        server,
+        memory,
+    ):
         values = await populate(server, 4, 2)
         total = await live_version_count()
         service = server.services.key_rotation
@@ -593,10 +616,13 @@ async def test_destroy_during_a_migration_batch_neither_deadlocks_nor_resurrects
         if dialect == "postgres":
             watcher = await pg.connect(database_url)
             try:
+
                 async def batch_in_progress() -> bool:
-                    return bool(await watcher.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'"
-                    ))
+                    return bool(
+                        await watcher.fetchval(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'"
+                        )
+                    )
 
                 await wait_for(batch_in_progress, what="the batch transaction")
             finally:
@@ -611,7 +637,6 @@ async def test_destroy_during_a_migration_batch_neither_deadlocks_nor_resurrects
         assert await live_keys() == {("memory", result["keyId"])}
         await assert_values(server, {kept: values[kept]})
         assert (await only_job()).status is KeyRotationStatus.COMPLETED
-
 
 
 @pytest.mark.parametrize("target", ["fernet", "memory"])
@@ -658,7 +683,9 @@ async def test_readers_and_writers_keep_working_during_rotation(database_url: st
                     failures.append(f"read {sid} v{number}: {body['errors']}")
                     continue
                 got = body["data"]["secretValue"]
-                if got["value"] != value_for(names[sid], got["version"]) or (number is not None and got["version"] != number):
+                if got["value"] != value_for(names[sid], got["version"]) or (
+                    number is not None and got["version"] != number
+                ):
                     failures.append(f"read {sid} v{number}: wrong value for version {got['version']}")
                 reads += 1
 
@@ -711,9 +738,14 @@ async def test_acceptance_sqlite_rotation_across_every_builtin_backend_under_loa
         client.secrets.transit.create_key("strongroom")
         client.adapter.close()
         settings = make_settings(
-            f"sqlite://{database}", tmp_path / "data",
-            AWS_KMS_KEY_ID=kms.key_arn, AWS_REGION=kms.region, AWS_ENDPOINT_URL_KMS=kms.endpoint_url,
-            VAULT_URL=vault.url, VAULT_TOKEN=VAULT_TOKEN, VAULT_TRANSIT_KEY="strongroom",
+            f"sqlite://{database}",
+            tmp_path / "data",
+            AWS_KMS_KEY_ID=kms.key_arn,
+            AWS_REGION=kms.region,
+            AWS_ENDPOINT_URL_KMS=kms.endpoint_url,
+            VAULT_URL=vault.url,
+            VAULT_TOKEN=VAULT_TOKEN,
+            VAULT_TRANSIT_KEY="strongroom",
         )
         async with running(settings) as server:
             assert server.services.backends.names == ["aws_kms", "fernet", "vault"]
@@ -726,7 +758,9 @@ async def test_acceptance_sqlite_rotation_across_every_builtin_backend_under_loa
             for version in range(1, versions + 1):
                 dotenv = "".join(f"ACC_{i}={acceptance_value(i, version)}\n" for i in range(secrets_count))
                 outcome = await server.services.importer.import_dotenv("default", dotenv, version > 1, actor)
-                assert (outcome.created, outcome.updated) == ((secrets_count, 0) if version == 1 else (0, secrets_count))
+                assert (outcome.created, outcome.updated) == (
+                    (secrets_count, 0) if version == 1 else (0, secrets_count)
+                )
             values: dict[UUID, list[str]] = {}
             for row in await Secret.all():
                 i = int(str(row.name).removeprefix("ACC_"))
@@ -781,12 +815,17 @@ async def test_acceptance_sqlite_rotation_across_every_builtin_backend_under_loa
             assert await live_keys() == {("fernet", final_key)}
             assert len(keyring(server)) == 3
             # Every value of every version, once more at the end.
-            wanted = [(sid, number, value) for sid, expected in values.items() for number, value in enumerate(expected, 1)]
+            wanted = [
+                (sid, number, value) for sid, expected in values.items() for number, value in enumerate(expected, 1)
+            ]
             for start in range(0, len(wanted), 100):
                 chunk = wanted[start : start + 100]
                 got = await asyncio.gather(*(secrets.reveal("default", sid, number, actor) for sid, number, _ in chunk))
                 assert [g.value for g in got] == [value for *_, value in chunk]
-            print(f"\nacceptance: {secrets_count} secrets x {versions} versions = {total} data keys; populated in {populated:.1f} s")
+            print(
+                f"\nacceptance: {secrets_count} secrets x {versions} versions = {total} data keys; populated in {populated:.1f} s"
+            )
             for label, elapsed, rewrapped, leg_reads in legs:
-                print(f"  leg -> {label[:60]}: {elapsed:.1f} s, {rewrapped} rewrapped, {leg_reads} concurrent reads checked")
-
+                print(
+                    f"  leg -> {label[:60]}: {elapsed:.1f} s, {rewrapped} rewrapped, {leg_reads} concurrent reads checked"
+                )

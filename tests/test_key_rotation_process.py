@@ -37,11 +37,13 @@ ROTATE = "mutation { rotateEncryptionKey { backend keyId rewrapped remaining } }
 # (status, rewrapped, target_key_id) of the only job, or None before it exists.
 Progress = tuple[str, int, str] | None
 JOB_QUERY = "SELECT status, rewrapped, target_key_id FROM key_rotation_job"
-VERSIONS_QUERY = "SELECT backend, key_id, count(*) FROM secret_version WHERE ciphertext IS NOT NULL GROUP BY backend, key_id"
+VERSIONS_QUERY = (
+    "SELECT backend, key_id, count(*) FROM secret_version WHERE ciphertext IS NOT NULL GROUP BY backend, key_id"
+)
 
 
 def value_for(i: int, version: int) -> str:
-    return f"process-{i}-v{version} \"quoted\" \\ 🔐 ünï\r\nline two {(i * 7919 + version) % 100_003}"
+    return f'process-{i}-v{version} "quoted" \\ 🔐 ünï\r\nline two {(i * 7919 + version) % 100_003}'
 
 
 # ---- databases, seen from the test -------------------------------------------------------
@@ -111,10 +113,6 @@ def postgres_database(url: str) -> Iterator[Database]:
 # ---- the server ---------------------------------------------------------------------------
 
 
-
-
-
-
 def create_secrets(client: httpx.Client) -> dict[str, list[str]]:
     """SECRETS secrets with VERSIONS versions, PER_REQUEST per GraphQL document."""
     values: dict[str, list[str]] = {}
@@ -166,7 +164,11 @@ def assert_all_values(client: httpx.Client, values: dict[str, list[str]]) -> Non
 
 
 def keyring(data_dir: Path) -> list[str]:
-    return [fernet_key_id(line.strip()) for line in (data_dir / "fernet.keys").read_text("ascii").splitlines() if line.strip()]
+    return [
+        fernet_key_id(line.strip())
+        for line in (data_dir / "fernet.keys").read_text("ascii").splitlines()
+        if line.strip()
+    ]
 
 
 class Request(threading.Thread):
@@ -179,7 +181,9 @@ class Request(threading.Thread):
 
     def run(self) -> None:
         try:
-            with httpx.Client(base_url=self.base_url, headers={"authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
+            with httpx.Client(
+                base_url=self.base_url, headers={"authorization": f"Bearer {TOKEN}"}, timeout=60
+            ) as client:
                 self.outcome = client.post("/graphql", json={"query": ROTATE}).json()
         except httpx.TransportError as exc:
             self.outcome = exc
@@ -189,7 +193,9 @@ class Request(threading.Thread):
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
-def test_rotation_killed_mid_batch_resumes_after_restart(tmp_path: Path, served: list[ServerProcess], dialect: str) -> None:
+def test_rotation_killed_mid_batch_resumes_after_restart(
+    tmp_path: Path, served: list[ServerProcess], dialect: str
+) -> None:
     data_dir = tmp_path / "data"
     env = clean_environ(
         STRONGROOM_DATA_DIR=str(data_dir), STRONGROOM_BOOTSTRAP_TOKEN=TOKEN, STRONGROOM_KEY_ROTATION_BATCH=str(BATCH)

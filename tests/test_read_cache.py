@@ -30,7 +30,8 @@ async def reader(server: Server) -> tuple[str, str]:
         'mutation { createPrincipal(name: "cached-reader", bindings: [{workspaceId: "default", role: READER}]) { id } }'
     )
     made = await server.data(
-        'mutation($p: ID!) { createApiToken(principalId: $p, name: "t") { token } }', {"p": principal["createPrincipal"]["id"]}
+        'mutation($p: ID!) { createApiToken(principalId: $p, name: "t") { token } }',
+        {"p": principal["createPrincipal"]["id"]},
     )
     return principal["createPrincipal"]["id"], made["createApiToken"]["token"]
 

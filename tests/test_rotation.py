@@ -105,7 +105,13 @@ async def create(server: Server, name: str, secret_type: str = "API_KEY", **extr
 
 
 async def test_policies_produce_exact_due_dates(server: Server, clock: MutableClock) -> None:
-    for policy, days in (("AUTO_30_DAYS", 30), ("AUTO_60_DAYS", 60), ("AUTO_90_DAYS", 90), ("AUTO_180_DAYS", 180), ("AUTO_365_DAYS", 365)):
+    for policy, days in (
+        ("AUTO_30_DAYS", 30),
+        ("AUTO_60_DAYS", 60),
+        ("AUTO_90_DAYS", 90),
+        ("AUTO_180_DAYS", 180),
+        ("AUTO_365_DAYS", 365),
+    ):
         secret = await create(server, policy, rotationPolicy=policy)
         assert datetime.fromisoformat(secret["rotationDueAt"]) == clock.current + timedelta(days=days)
     manual = await create(server, "MANUAL_ONE", rotationPolicy="MANUAL")
@@ -115,11 +121,20 @@ async def test_policies_produce_exact_due_dates(server: Server, clock: MutableCl
 
     created_at = clock.current
     clock.advance(days=10)
-    changed = await server.data('mutation($id: ID!) { updateSecret(workspaceId: "default", id: $id, input: {rotationPolicy: AUTO_30_DAYS}) { rotationDueAt } }', {"id": default["id"]})
+    changed = await server.data(
+        'mutation($id: ID!) { updateSecret(workspaceId: "default", id: $id, input: {rotationPolicy: AUTO_30_DAYS}) { rotationDueAt } }',
+        {"id": default["id"]},
+    )
     assert datetime.fromisoformat(changed["updateSecret"]["rotationDueAt"]) == created_at + timedelta(days=30)
-    rotated = await server.data('mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "n") { rotationDueAt lastRotatedAt } }', {"id": default["id"]})
+    rotated = await server.data(
+        'mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "n") { rotationDueAt lastRotatedAt } }',
+        {"id": default["id"]},
+    )
     assert datetime.fromisoformat(rotated["rotateSecret"]["rotationDueAt"]) == clock.current + timedelta(days=30)
-    back_to_manual = await server.data('mutation($id: ID!) { updateSecret(workspaceId: "default", id: $id, input: {rotationPolicy: MANUAL}) { rotationDueAt } }', {"id": default["id"]})
+    back_to_manual = await server.data(
+        'mutation($id: ID!) { updateSecret(workspaceId: "default", id: $id, input: {rotationPolicy: MANUAL}) { rotationDueAt } }',
+        {"id": default["id"]},
+    )
     assert back_to_manual["updateSecret"]["rotationDueAt"] is None
 
 
@@ -133,7 +148,9 @@ async def test_default_policy_follows_secret_rotation_days(database_url: str, tm
 
 async def test_rotate_without_value_uses_the_generator(database_url: str, tmp_path: Path) -> None:
     generator, notifier = CountingGenerator(), RecordingNotifier()
-    async with running(make_settings(database_url, tmp_path / "d"), plugins=plugin_manager(generator, notifier)) as server:
+    async with running(
+        make_settings(database_url, tmp_path / "d"), plugins=plugin_manager(generator, notifier)
+    ) as server:
         jwt = await create(server, "JWT", "JWT_SECRET")
         rotated = (await server.data(ROTATE, {"id": jwt["id"]}))["rotateSecret"]
         assert rotated["currentVersion"] == 2
@@ -163,7 +180,9 @@ async def test_builtin_generators_serve_their_types(server: Server) -> None:
 
 async def test_two_phase_rotation_promotes_after_the_check(database_url: str, tmp_path: Path) -> None:
     generator, notifier = CheckedGenerator(), RecordingNotifier()
-    async with running(make_settings(database_url, tmp_path / "d"), plugins=plugin_manager(generator, notifier)) as server:
+    async with running(
+        make_settings(database_url, tmp_path / "d"), plugins=plugin_manager(generator, notifier)
+    ) as server:
         db = await create(server, "DB", "DATABASE_CREDENTIAL")
         rotated = (await server.data(ROTATE, {"id": db["id"]}))["rotateSecret"]
         assert rotated["currentVersion"] == 2 and rotated["pendingVersion"] is None
@@ -222,14 +241,19 @@ async def test_scheduler_rotates_generated_types_and_notifies_others_once_across
         assert (await server.data(VALUE, {"id": jwt["id"], "v": 1}))["secretValue"]["value"] == "initial"
 
         # Rotating starts a new cycle: the next due date notifies again, once.
-        await server.data('mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "new") { id } }', {"id": api["id"]})
+        await server.data(
+            'mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "new") { id } }',
+            {"id": api["id"]},
+        )
         clock.advance(days=31)
         await server.services.rotation.run_once()
         await server.services.rotation.run_once()
         assert len([e for e in notifier.events if e.kind == "rotation_due" and e.secret_name == "API"]) == 2
 
 
-async def test_failed_delivery_is_retried_later_and_audited(database_url: str, tmp_path: Path, clock: MutableClock) -> None:
+async def test_failed_delivery_is_retried_later_and_audited(
+    database_url: str, tmp_path: Path, clock: MutableClock
+) -> None:
     notifier = RecordingNotifier(fail_first=1)
     async with running(make_settings(database_url, tmp_path / "d"), clock, plugins=plugin_manager(notifier)) as server:
         await create(server, "DUE", rotationPolicy="AUTO_30_DAYS")
@@ -244,7 +268,8 @@ async def test_failed_delivery_is_retried_later_and_audited(database_url: str, t
         assert (await server.services.rotation.run_once()).delivered == 1
         assert len(notifier.events) == 1
         outcomes = [
-            e for e in await SecretAudit.filter(action="ROTATION_NOTIFIED").order_by("seq")
+            e
+            for e in await SecretAudit.filter(action="ROTATION_NOTIFIED").order_by("seq")
             if e.details["notifier"] == "recording"
         ]
         assert [e.success for e in outcomes] == [False, True]
@@ -266,7 +291,7 @@ async def test_metrics_expose_the_due_gauge(database_url: str, tmp_path: Path, c
 # ---- plugins through entry points ------------------------------------------------------
 
 
-PLUGIN_SOURCE = '''
+PLUGIN_SOURCE = """
 import pluggy
 hookimpl = pluggy.HookimplMarker("strongroom")
 EVENTS = []
@@ -289,7 +314,7 @@ def register_rotation_notifiers():
 @hookimpl
 def register_value_generators():
     return [TokenGenerator()]
-'''
+"""
 
 
 async def test_third_party_notifier_and_generator_through_entry_points(
@@ -310,7 +335,9 @@ async def test_third_party_notifier_and_generator_through_entry_points(
 
 async def test_rotation_events_never_carry_values(database_url: str, tmp_path: Path, clock: MutableClock) -> None:
     generator, notifier = CountingGenerator(), RecordingNotifier()
-    async with running(make_settings(database_url, tmp_path / "d"), clock, plugins=plugin_manager(generator, notifier)) as server:
+    async with running(
+        make_settings(database_url, tmp_path / "d"), clock, plugins=plugin_manager(generator, notifier)
+    ) as server:
         await create(server, "JWT", "JWT_SECRET", rotationPolicy="AUTO_30_DAYS")
         clock.advance(days=31)
         await server.services.rotation.run_once()

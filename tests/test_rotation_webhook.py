@@ -34,7 +34,9 @@ async def test_due_secret_reaches_the_webhook_once_after_a_failed_delivery(
         STRONGROOM_WEBHOOK_ATTEMPTS="1",  # let the outbox do the retrying
     )
     async with running(settings, clock) as server:
-        await server.data('mutation { createSecret(workspaceId: "default", input: {name: "STRIPE", secretType: API_KEY, value: "sk_live_x", rotationPolicy: AUTO_30_DAYS}) { id } }')
+        await server.data(
+            'mutation { createSecret(workspaceId: "default", input: {name: "STRIPE", secretType: API_KEY, value: "sk_live_x", rotationPolicy: AUTO_30_DAYS}) { id } }'
+        )
         clock.advance(days=31)
         receiver.fail_next(1, 500)
         first = await server.services.rotation.run_once()
@@ -44,7 +46,8 @@ async def test_due_secret_reaches_the_webhook_once_after_a_failed_delivery(
         await server.services.rotation.run_once()
         await server.services.rotation.run_once()
         outcomes = [
-            e for e in await SecretAudit.filter(action="ROTATION_NOTIFIED").order_by("seq")
+            e
+            for e in await SecretAudit.filter(action="ROTATION_NOTIFIED").order_by("seq")
             if e.details["notifier"] == "webhook"
         ]
     assert [e.success for e in outcomes] == [False, True]
@@ -53,5 +56,9 @@ async def test_due_secret_reaches_the_webhook_once_after_a_failed_delivery(
     assert delivered.verified
     event = json.loads(delivered.body)
     assert (event["kind"], event["secret_name"], event["secret_type"]) == ("rotation_due", "STRIPE", "API_KEY")
-    assert receiver.requests[0].headers["x-strongroom-event-id"] == delivered.headers["x-strongroom-event-id"] == event["id"]
+    assert (
+        receiver.requests[0].headers["x-strongroom-event-id"]
+        == delivered.headers["x-strongroom-event-id"]
+        == event["id"]
+    )
     assert "sk_live_x" not in delivered.body.decode()

@@ -29,7 +29,7 @@ mutation($ws: ID!, $id: ID!, $input: UpdateSecretInput!) {{ updateSecret(workspa
 
 TRICKY_VALUES = {
     "MULTI_LINE": "line one\nline two\r\nline three\n",
-    "QUOTES": "it's \"quoted\" and `backticked`",
+    "QUOTES": 'it\'s "quoted" and `backticked`',
     "BACKSLASHES": "C:\\path\\to\\file \\n is not a newline \\\\",
     "EMOJI": "🔐 clé 秘密 e\u0301 \u200d👩‍💻",
     "EMPTY": "",
@@ -51,7 +51,12 @@ async def value_of(server: Server, secret_id: str, version: int | None = None, w
 
 async def test_create_returns_metadata_and_never_the_value(server: Server, clock: MutableClock) -> None:
     secret = await create(
-        server, "STRIPE_KEY", "sk_live_very_secret", usage="payments", tags=["prod", "billing"], metadata={"owner": "pay"}
+        server,
+        "STRIPE_KEY",
+        "sk_live_very_secret",
+        usage="payments",
+        tags=["prod", "billing"],
+        metadata={"owner": "pay"},
     )
     assert secret["name"] == "STRIPE_KEY"
     assert secret["workspaceId"] == "default"
@@ -73,7 +78,7 @@ async def test_tricky_values_round_trip_byte_exact(server: Server) -> None:
     ids = {name: (await create(server, name, value))["id"] for name, value in TRICKY_VALUES.items()}
     for name, value in TRICKY_VALUES.items():
         assert (await value_of(server, ids[name]))["value"] == value
-    bulk = await server.data("query { secretValues(workspaceId: \"default\") { name value version } }")
+    bulk = await server.data('query { secretValues(workspaceId: "default") { name value version } }')
     assert {item["name"]: item["value"] for item in bulk["secretValues"]} == TRICKY_VALUES
 
 
@@ -91,19 +96,28 @@ async def test_ciphertext_or_wrapped_key_copied_to_another_row_fails(server: Ser
     source = await SecretVersion.get(secret_id=first["id"], version=1)
     original = await SecretVersion.get(secret_id=second["id"], version=1)
 
-    for fields in ({"ciphertext": source.ciphertext}, {"wrapped_key": source.wrapped_key},
-                   {"ciphertext": source.ciphertext, "wrapped_key": source.wrapped_key}):
+    for fields in (
+        {"ciphertext": source.ciphertext},
+        {"wrapped_key": source.wrapped_key},
+        {"ciphertext": source.ciphertext, "wrapped_key": source.wrapped_key},
+    ):
         await SecretVersion.filter(id=original.id).update(**fields)
         error = await server.error(VALUE, {"ws": "default", "id": second["id"], "v": None})
         assert error["extensions"]["code"] == "BACKEND_UNAVAILABLE"
         assert "first-value" not in error["message"] and "second-value" not in error["message"]
-        await SecretVersion.filter(id=original.id).update(ciphertext=original.ciphertext, wrapped_key=original.wrapped_key)
+        await SecretVersion.filter(id=original.id).update(
+            ciphertext=original.ciphertext, wrapped_key=original.wrapped_key
+        )
     assert (await value_of(server, second["id"]))["value"] == "second-value"
 
 
 async def test_update_makes_a_new_version_and_keeps_the_old(server: Server) -> None:
     secret = await create(server, "DB_PASSWORD", "old")
-    updated = (await server.data(UPDATE, {"ws": "default", "id": secret["id"], "input": {"value": "new", "expectedVersion": 1}}))["updateSecret"]
+    updated = (
+        await server.data(
+            UPDATE, {"ws": "default", "id": secret["id"], "input": {"value": "new", "expectedVersion": 1}}
+        )
+    )["updateSecret"]
     assert updated["currentVersion"] == 2
     assert updated["lastRotatedAt"] is not None
     assert [v["version"] for v in updated["versions"]] == [1, 2]
@@ -113,18 +127,30 @@ async def test_update_makes_a_new_version_and_keeps_the_old(server: Server) -> N
 
 async def test_update_metadata_only_keeps_the_version(server: Server) -> None:
     secret = await create(server, "CONFIG", "v", tags=["a"])
-    updated = (await server.data(UPDATE, {"ws": "default", "id": secret["id"], "input": {
-        "usage": "new usage", "tags": ["b", "c"], "metadata": {"k": 1}, "rotationPolicy": "MANUAL"}}))["updateSecret"]
+    updated = (
+        await server.data(
+            UPDATE,
+            {
+                "ws": "default",
+                "id": secret["id"],
+                "input": {"usage": "new usage", "tags": ["b", "c"], "metadata": {"k": 1}, "rotationPolicy": "MANUAL"},
+            },
+        )
+    )["updateSecret"]
     assert updated["currentVersion"] == 1
     assert (updated["usage"], updated["tags"], updated["metadata"]) == ("new usage", ["b", "c"], {"k": 1})
     assert updated["rotationPolicy"] == "MANUAL" and updated["rotationDueAt"] is None
-    cleared = (await server.data(UPDATE, {"ws": "default", "id": secret["id"], "input": {"usage": None}}))["updateSecret"]
+    cleared = (await server.data(UPDATE, {"ws": "default", "id": secret["id"], "input": {"usage": None}}))[
+        "updateSecret"
+    ]
     assert cleared["usage"] is None and cleared["tags"] == ["b", "c"]
 
 
 async def test_expected_version_mismatch_is_conflict_and_changes_nothing(server: Server) -> None:
     secret = await create(server, "CAS", "v1")
-    error = await server.error(UPDATE, {"ws": "default", "id": secret["id"], "input": {"value": "v2", "expectedVersion": 7}})
+    error = await server.error(
+        UPDATE, {"ws": "default", "id": secret["id"], "input": {"value": "v2", "expectedVersion": 7}}
+    )
     assert error["extensions"]["code"] == "CONFLICT"
     assert (await value_of(server, secret["id"]))["value"] == "v1"
     assert await SecretVersion.filter(secret_id=secret["id"]).count() == 1
@@ -161,22 +187,34 @@ async def test_rollback_makes_a_new_version_with_the_old_value(server: Server) -
 async def test_delete_restore_and_destroy(server: Server) -> None:
     secret = await create(server, "GONE", "bye")
     sid = secret["id"]
-    deleted = (await server.data('mutation($id: ID!) { deleteSecret(workspaceId: "default", id: $id) { isActive } }', {"id": sid}))
+    deleted = await server.data(
+        'mutation($id: ID!) { deleteSecret(workspaceId: "default", id: $id) { isActive } }', {"id": sid}
+    )
     assert deleted["deleteSecret"]["isActive"] is False
-    listed = await server.data('{ secrets(workspaceId: "default") { totalCount } all: secrets(workspaceId: "default", filter: {includeInactive: true}) { totalCount } }')
+    listed = await server.data(
+        '{ secrets(workspaceId: "default") { totalCount } all: secrets(workspaceId: "default", filter: {includeInactive: true}) { totalCount } }'
+    )
     assert (listed["secrets"]["totalCount"], listed["all"]["totalCount"]) == (0, 1)
     assert (await server.error(VALUE, {"ws": "default", "id": sid, "v": None}))["extensions"]["code"] == "NOT_FOUND"
-    conflict = await server.error(CREATE, {"ws": "default", "input": {"name": "GONE", "secretType": "API_KEY", "value": "x"}})
+    conflict = await server.error(
+        CREATE, {"ws": "default", "input": {"name": "GONE", "secretType": "API_KEY", "value": "x"}}
+    )
     assert conflict["extensions"]["code"] == "CONFLICT"
 
-    restored = await server.data('mutation($id: ID!) { restoreSecret(workspaceId: "default", id: $id) { isActive } }', {"id": sid})
+    restored = await server.data(
+        'mutation($id: ID!) { restoreSecret(workspaceId: "default", id: $id) { isActive } }', {"id": sid}
+    )
     assert restored["restoreSecret"]["isActive"] is True
     assert (await value_of(server, sid))["value"] == "bye"
 
-    assert (await server.data('mutation($id: ID!) { destroySecret(workspaceId: "default", id: $id) }', {"id": sid}))["destroySecret"] is True
+    assert (await server.data('mutation($id: ID!) { destroySecret(workspaceId: "default", id: $id) }', {"id": sid}))[
+        "destroySecret"
+    ] is True
     rows = await SecretVersion.filter(secret_id=sid)
     assert rows and all(r.ciphertext is None and r.wrapped_key is None for r in rows)
-    assert (await server.data('query($id: ID!) { secret(workspaceId: "default", id: $id) { id } }', {"id": sid}))["secret"] is None
+    assert (await server.data('query($id: ID!) { secret(workspaceId: "default", id: $id) { id } }', {"id": sid}))[
+        "secret"
+    ] is None
     assert (await server.error(VALUE, {"ws": "default", "id": sid, "v": 1}))["extensions"]["code"] == "NOT_FOUND"
     again = await server.error('mutation($id: ID!) { destroySecret(workspaceId: "default", id: $id) }', {"id": sid})
     assert again["extensions"]["code"] == "NOT_FOUND"
@@ -186,11 +224,16 @@ async def test_delete_restore_and_destroy(server: Server) -> None:
 
 async def test_secret_by_id_and_name(server: Server) -> None:
     secret = await create(server, "BY_NAME", "x")
-    data = await server.data('query($id: ID!) { secret(workspaceId: "default", id: $id) { name } secretByName(workspaceId: "default", name: "BY_NAME") { id } missing: secretByName(workspaceId: "default", name: "NOPE") { id } }', {"id": secret["id"]})
+    data = await server.data(
+        'query($id: ID!) { secret(workspaceId: "default", id: $id) { name } secretByName(workspaceId: "default", name: "BY_NAME") { id } missing: secretByName(workspaceId: "default", name: "NOPE") { id } }',
+        {"id": secret["id"]},
+    )
     assert data == {"secret": {"name": "BY_NAME"}, "secretByName": {"id": secret["id"]}, "missing": None}
     other = await server.data('mutation { createWorkspace(id: "other") { id } }')
     assert other["createWorkspace"]["id"] == "other"
-    elsewhere = await server.data('query($id: ID!) { secret(workspaceId: "other", id: $id) { id } }', {"id": secret["id"]})
+    elsewhere = await server.data(
+        'query($id: ID!) { secret(workspaceId: "other", id: $id) { id } }', {"id": secret["id"]}
+    )
     assert elsewhere["secret"] is None
     error = await server.error(VALUE, {"ws": "other", "id": secret["id"], "v": None})
     assert error["extensions"]["code"] == "NOT_FOUND"
@@ -199,7 +242,10 @@ async def test_secret_by_id_and_name(server: Server) -> None:
 async def test_keyset_pagination_filters_and_total_count(server: Server) -> None:
     for i in range(7):
         await create(server, f"KEY_{i}", "v", tags=["even"] if i % 2 == 0 else ["odd"])
-    await server.data(CREATE, {"ws": "default", "input": {"name": "PW", "secretType": "PASSWORD", "value": "p", "tags": ["even", "x"]}})
+    await server.data(
+        CREATE,
+        {"ws": "default", "input": {"name": "PW", "secretType": "PASSWORD", "value": "p", "tags": ["even", "x"]}},
+    )
     page_query = """query($after: String, $filter: SecretFilter) { secrets(workspaceId: "default", first: 3, after: $after, filter: $filter) {
         totalCount pageInfo { hasNextPage endCursor } edges { cursor node { name } } } }"""
     names: list[str] = []
@@ -225,7 +271,9 @@ async def test_keyset_pagination_filters_and_total_count(server: Server) -> None
 
 @pytest.mark.parametrize("first", [0, -1, 501])
 async def test_page_size_out_of_range_is_bad_user_input(server: Server, first: int) -> None:
-    error = await server.error('query($f: Int) { secrets(workspaceId: "default", first: $f) { totalCount } }', {"f": first})
+    error = await server.error(
+        'query($f: Int) { secrets(workspaceId: "default", first: $f) { totalCount } }', {"f": first}
+    )
     assert error["extensions"]["code"] == "BAD_USER_INPUT" and "first" in error["message"]
 
 
@@ -242,7 +290,9 @@ async def test_rotation_due_orders_overdue_first(server: Server, clock: MutableC
     query = 'query($d: Int) { rotationDue(workspaceId: "default", daysAhead: $d) { name } }'
     assert [s["name"] for s in (await server.data(query, {"d": 0}))["rotationDue"]] == ["THIRTY"]
     assert [s["name"] for s in (await server.data(query, {"d": 30}))["rotationDue"]] == ["THIRTY", "SIXTY"]
-    await server.data('mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "n") { id } }', {"id": a["id"]})
+    await server.data(
+        'mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id, newValue: "n") { id } }', {"id": a["id"]}
+    )
     # Rotated now, THIRTY is next due in exactly 30 days: outside a 29-day window.
     assert [s["name"] for s in (await server.data(query, {"d": 29}))["rotationDue"]] == ["SIXTY"]
     error = await server.error(query, {"d": -1})
@@ -265,11 +315,16 @@ async def test_value_reads_are_audited_and_update_last_accessed(server: Server) 
     events = await SecretAudit.filter(secret_id=secret["id"]).order_by("seq")
     assert [e.action.value for e in events] == ["CREATED", "ACCESSED", "ACCESSED"]
     # Reading metadata is browsing, recorded apart from value reads.
-    await server.data('query($id: ID!) { secret(workspaceId: "default", id: $id) { name versions { version } } }', {"id": secret["id"]})
+    await server.data(
+        'query($id: ID!) { secret(workspaceId: "default", id: $id) { name versions { version } } }',
+        {"id": secret["id"]},
+    )
     viewed = await SecretAudit.filter(secret_id=secret["id"], action="VIEWED")
     assert len(viewed) == 2 and all(e.success for e in viewed)
     assert all("value" not in e.details for e in events)
-    data = await server.data('query($id: ID!) { secret(workspaceId: "default", id: $id) { lastAccessedAt } }', {"id": secret["id"]})
+    data = await server.data(
+        'query($id: ID!) { secret(workspaceId: "default", id: $id) { lastAccessedAt } }', {"id": secret["id"]}
+    )
     assert data["secret"]["lastAccessedAt"] is not None
     integrity = await server.data('{ auditIntegrity(workspaceId: "default") { valid checkedEvents } }')
     assert integrity["auditIntegrity"]["valid"] is True

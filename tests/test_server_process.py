@@ -125,13 +125,7 @@ def _stop(server: ServerProcess) -> str:
     return output
 
 
-
-
-
-
-def test_secrets_survive_restart_byte_exact_and_never_in_plaintext(
-    tmp_path: Path, served: list[ServerProcess]
-) -> None:
+def test_secrets_survive_restart_byte_exact_and_never_in_plaintext(tmp_path: Path, served: list[ServerProcess]) -> None:
     data_dir = tmp_path / "data"
     env = clean_environ(STRONGROOM_DATA_DIR=str(data_dir))
     marker = f"MARKER-{uuid.uuid4()}"
@@ -167,9 +161,7 @@ def test_secrets_survive_restart_byte_exact_and_never_in_plaintext(
     assert stat.S_IMODE(keyring.stat().st_mode) == 0o600, oct(keyring.stat().st_mode)
 
 
-def test_bootstrap_token_from_environment_is_not_printed_and_works(
-    tmp_path: Path, served: list[ServerProcess]
-) -> None:
+def test_bootstrap_token_from_environment_is_not_printed_and_works(tmp_path: Path, served: list[ServerProcess]) -> None:
     fixed = "sr_" + secrets.token_urlsafe(32)
     env = clean_environ(STRONGROOM_DATA_DIR=str(tmp_path / "data"), STRONGROOM_BOOTSTRAP_TOKEN=fixed)
     server = start_healthy(served, tmp_path, env, "run.log")
@@ -248,7 +240,7 @@ def test_secrets_survive_restart_on_postgresql(tmp_path: Path, served: list[Serv
     try:
         env = clean_environ(STRONGROOM_DATA_DIR=str(tmp_path / "data"), DATABASE_URL=pg.database_url(name))
         marker = f"MARKER-{uuid.uuid4()}"
-        value = f"postgres\r\n{marker} \"quoted\" \\ 🔐"
+        value = f'postgres\r\n{marker} "quoted" \\ 🔐'
 
         first = start_healthy(served, tmp_path, env, "run1.log")
         token = _the_generated_token(first.output())

@@ -30,7 +30,9 @@ CHANGES = "subscription($w: ID!) { secretChanges(workspaceId: $w) { name action 
 VALUE = 'query($id: ID!) { secretValue(workspaceId: "default", id: $id) { value } }'
 
 
-async def subscribe(server: Server, document: str, variables: dict[str, Any], token: str = ADMIN_TOKEN) -> AsyncIterator[Outcome]:
+async def subscribe(
+    server: Server, document: str, variables: dict[str, Any], token: str = ADMIN_TOKEN
+) -> AsyncIterator[Outcome]:
     engine = server.app.state.engine
     prepared = engine.prepare(document)
     operation = engine.select(prepared, None, variables)
@@ -67,7 +69,9 @@ async def listening(server: Server, count: int) -> None:
 async def test_subscribers_of_one_document_share_each_completed_event(server: Server) -> None:
     shared = server.app.state.engine.shared_results
     streams = [await subscribe(server, EVENTS, {"w": "default", "s": None}) for _ in range(5)]
-    waiting = [asyncio.ensure_future(first_matching(s, lambda d: d["auditEvents"]["action"] == "CREATED")) for s in streams]
+    waiting = [
+        asyncio.ensure_future(first_matching(s, lambda d: d["auditEvents"]["action"] == "CREATED")) for s in streams
+    ]
     await listening(server, 5)
     completed, reused = shared.completed, shared.reused
     sid = await create_secret(server, "default", "FANNED")
@@ -88,8 +92,9 @@ async def test_what_differs_is_completed_apart(server: Server) -> None:
     aliased = await subscribe(server, EVENTS_ALIASED, {"w": "default"})
     changes = await subscribe(server, CHANGES, {"w": "default"})
     only_a_first = asyncio.ensure_future(next_data(only_a))
-    plain_b = asyncio.ensure_future(first_matching(plain, lambda d: d["auditEvents"]["action"] == "CREATED"
-                                                   and d["auditEvents"]["secretId"] != a))
+    plain_b = asyncio.ensure_future(
+        first_matching(plain, lambda d: d["auditEvents"]["action"] == "CREATED" and d["auditEvents"]["secretId"] != a)
+    )
     aliased_b = asyncio.ensure_future(first_matching(aliased, lambda d: d["auditEvents"]["secretId"] != a))
     change_b = asyncio.ensure_future(first_matching(changes, lambda d: d["secretChanges"]["name"] == "APART_B"))
     await listening(server, 4)

@@ -41,20 +41,47 @@ def run(lab: Lab, report: Report) -> None:
             starts.append(system.server.start())
         value = median(starts)
         print(f"    cold starts: {', '.join(f'{s:.2f} s' for s in starts)}", flush=True)
-        report.add("footprint", f"cold start to first GraphQL answer, migrated database, {stored} (Strongroom, {db})",
-                   value, "s", bar=at_most(3.0, " s"), display=f"{value:.2f} s", detail={"starts_s": starts})
+        report.add(
+            "footprint",
+            f"cold start to first GraphQL answer, migrated database, {stored} (Strongroom, {db})",
+            value,
+            "s",
+            bar=at_most(3.0, " s"),
+            display=f"{value:.2f} s",
+            detail={"starts_s": starts},
+        )
         process = system.server.process
         assert process is not None
         before = process.rss_mb() or 0.0
         target = system.read_target()
         with RssSampler(process.pid) as sampler:
-            result = wrk.run(target.url, target.requests("random"), workdir, connections=config.read_connections,
-                             duration=config.duration, server_pid=process.pid)
+            result = wrk.run(
+                target.url,
+                target.requests("random"),
+                workdir,
+                connections=config.read_connections,
+                duration=config.duration,
+                server_pid=process.pid,
+            )
         time.sleep(0.5)
         after = process.rss_mb() or 0.0
-        print(f"    read load {result.rps:,.0f}/s; RSS {before:.0f} MB after start, peak {sampler.peak_mb:.0f} MB, "
-              f"{after:.0f} MB after", flush=True)
-        report.add("footprint", f"RSS after the read benchmark, {stored} (Strongroom, {db})", after, "MB",
-                   bar=at_most(200.0, " MB"), display=f"{after:.0f} MB (peak {sampler.peak_mb:.0f} MB)",
-                   detail={"after_start_mb": before, "peak_mb": sampler.peak_mb, "after_mb": after,
-                           "samples": sampler.samples, "read_rps": result.rps})
+        print(
+            f"    read load {result.rps:,.0f}/s; RSS {before:.0f} MB after start, peak {sampler.peak_mb:.0f} MB, "
+            f"{after:.0f} MB after",
+            flush=True,
+        )
+        report.add(
+            "footprint",
+            f"RSS after the read benchmark, {stored} (Strongroom, {db})",
+            after,
+            "MB",
+            bar=at_most(200.0, " MB"),
+            display=f"{after:.0f} MB (peak {sampler.peak_mb:.0f} MB)",
+            detail={
+                "after_start_mb": before,
+                "peak_mb": sampler.peak_mb,
+                "after_mb": after,
+                "samples": sampler.samples,
+                "read_rps": result.rps,
+            },
+        )

@@ -54,7 +54,7 @@ def _import(url: str, headers: dict[str, str], workspace: str, entries: list[str
     seconds = 0.0
     calls = 0
     for start in range(0, len(entries), chunk):
-        part = entries[start:start + chunk]
+        part = entries[start : start + chunk]
         seconds += _import_once(url, headers, workspace, "\n".join(part), len(part))
         calls += 1
     return seconds, calls
@@ -77,18 +77,42 @@ def run(lab: Lab, report: Report) -> None:
             imports.append(seconds)
             workspace = system.new_workspace("create")
             requests = create_secret_requests(system.headers(), workspace, random_value(config.value_size), "C_")
-            counted = wrk.run_count(system.server.graphql_url, requests, workdir,
-                                    connections=config.write_connections, count=lines, limit=1200)
+            counted = wrk.run_count(
+                system.server.graphql_url,
+                requests,
+                workdir,
+                connections=config.write_connections,
+                count=lines,
+                limit=1200,
+            )
             creates.append(counted.seconds)
-            print(f"    round {number}: import {imports[-1]:.2f} s, {lines:,} createSecret calls "
-                  f"{creates[-1]:.2f} s", flush=True)
+            print(
+                f"    round {number}: import {imports[-1]:.2f} s, {lines:,} createSecret calls {creates[-1]:.2f} s",
+                flush=True,
+            )
         imported, created = median(imports), median(creates)
         capped = f" in {calls} calls: the server caps one call" if calls > 1 else ""
-        report.add("imports", f"importSecrets of {lines:,} lines (Strongroom, {db})", imported, "s",
-                   display=f"{imported:.2f} s ({lines / imported:,.0f} secrets/s){capped}",
-                   note=capped.strip(), detail={"rounds_s": imports, "calls": calls})
-        report.add("imports", f"{lines:,} createSecret calls, {config.write_connections} connections "
-                   f"(Strongroom, {db})", created, "s", display=f"{created:.2f} s ({lines / created:,.0f}/s)",
-                   detail={"rounds_s": creates})
-        report.add("imports", f"import speed-up over createSecret calls (Strongroom, {db})",
-                   ratio(created, imported), "x", bar=at_least(5.0))
+        report.add(
+            "imports",
+            f"importSecrets of {lines:,} lines (Strongroom, {db})",
+            imported,
+            "s",
+            display=f"{imported:.2f} s ({lines / imported:,.0f} secrets/s){capped}",
+            note=capped.strip(),
+            detail={"rounds_s": imports, "calls": calls},
+        )
+        report.add(
+            "imports",
+            f"{lines:,} createSecret calls, {config.write_connections} connections (Strongroom, {db})",
+            created,
+            "s",
+            display=f"{created:.2f} s ({lines / created:,.0f}/s)",
+            detail={"rounds_s": creates},
+        )
+        report.add(
+            "imports",
+            f"import speed-up over createSecret calls (Strongroom, {db})",
+            ratio(created, imported),
+            "x",
+            bar=at_least(5.0),
+        )

@@ -35,21 +35,38 @@ def run(lab: Lab, report: Report) -> None:
             calls += 1
             answers.append(answer)
             elapsed = time.monotonic() - started
-            print(f"    call {calls}: rewrapped {answer['rewrapped']:,}, remaining {answer['remaining']:,} "
-                  f"({elapsed:.1f} s)", flush=True)
+            print(
+                f"    call {calls}: rewrapped {answer['rewrapped']:,}, remaining {answer['remaining']:,} "
+                f"({elapsed:.1f} s)",
+                flush=True,
+            )
             if answer["remaining"] == 0:
                 break
             if elapsed > LIMIT_SECONDS:
-                raise BenchError(f"key rotation still had {answer['remaining']:,} versions to go after "
-                                 f"{LIMIT_SECONDS:.0f} s")
+                raise BenchError(
+                    f"key rotation still had {answer['remaining']:,} versions to go after {LIMIT_SECONDS:.0f} s"
+                )
     elapsed = time.monotonic() - started
     rewrapped = answers[-1]["rewrapped"]
     if rewrapped < lab.config.large_secrets:
-        raise BenchError(f"key rotation rewrapped {rewrapped:,} versions, fewer than the {lab.config.large_secrets:,} "
-                         "stored")
+        raise BenchError(
+            f"key rotation rewrapped {rewrapped:,} versions, fewer than the {lab.config.large_secrets:,} stored"
+        )
     rate = rewrapped / elapsed
-    report.add("key_rotation", f"rotateEncryptionKey, Fernet, {rewrapped:,} versions (Strongroom, sqlite)", rate, "/s",
-               bar=at_least(10_000.0, "/s"), display=f"{rate:,.0f} versions/s ({elapsed:.1f} s, {calls} calls)",
-               detail={"rewrapped": rewrapped, "seconds": elapsed, "calls": calls, "answers": answers})
-    report.add("key_rotation", "peak RSS during key rotation (Strongroom, sqlite)", sampler.peak_mb, "MB",
-               bar=below(300.0, " MB"), detail={"samples": sampler.samples})
+    report.add(
+        "key_rotation",
+        f"rotateEncryptionKey, Fernet, {rewrapped:,} versions (Strongroom, sqlite)",
+        rate,
+        "/s",
+        bar=at_least(10_000.0, "/s"),
+        display=f"{rate:,.0f} versions/s ({elapsed:.1f} s, {calls} calls)",
+        detail={"rewrapped": rewrapped, "seconds": elapsed, "calls": calls, "answers": answers},
+    )
+    report.add(
+        "key_rotation",
+        "peak RSS during key rotation (Strongroom, sqlite)",
+        sampler.peak_mb,
+        "MB",
+        bar=below(300.0, " MB"),
+        detail={"samples": sampler.samples},
+    )

@@ -22,10 +22,14 @@ from bench.scenarios import DATABASES
 
 PAGES = 20
 NODE = "id name secretType tags currentVersion rotationDueAt updatedAt"
-PAGE = ("query($w: ID!, $after: String) { secrets(workspaceId: $w, first: 50, after: $after) "
-        f"{{ pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {NODE} }} }} }} }}")
-PAGE_COUNT = ("query($w: ID!, $after: String) { secrets(workspaceId: $w, first: 50, after: $after) "
-              f"{{ totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {NODE} }} }} }} }}")
+PAGE = (
+    "query($w: ID!, $after: String) { secrets(workspaceId: $w, first: 50, after: $after) "
+    f"{{ pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {NODE} }} }} }} }}"
+)
+PAGE_COUNT = (
+    "query($w: ID!, $after: String) { secrets(workspaceId: $w, first: 50, after: $after) "
+    f"{{ totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {NODE} }} }} }} }}"
+)
 SHAPES = (("first", "first page"), ("count", "first page with totalCount"), ("walk", f"pages 2-{PAGES} by cursor"))
 
 
@@ -60,8 +64,10 @@ def run(lab: Lab, report: Report) -> None:
     targets: list[Target] = []
     for db in DATABASES:
         system = lab.strongroom_large(db)
-        for size, workspace, count in (("1,000", WORKSPACE, config.small_secrets),
-                                       (f"{config.large_secrets:,}", "large", config.large_secrets)):
+        for size, workspace, count in (
+            ("1,000", WORKSPACE, config.small_secrets),
+            (f"{config.large_secrets:,}", "large", config.large_secrets),
+        ):
             cursors = _cursors(system, workspace, count)
             bodies = {
                 "first": wrk.json_lines([{"query": PAGE, "variables": {"w": workspace}}]),
@@ -69,27 +75,47 @@ def run(lab: Lab, report: Report) -> None:
                 "walk": wrk.json_lines({"query": PAGE, "variables": {"w": workspace, "after": c}} for c in cursors),
             }
             for shape, _ in SHAPES:
-                targets.append(Target(f"{shape} in {size} ({db})", db, size, shape, system.server.graphql_url,
-                                      wrk.Requests("POST", "body", bodies[shape], "cycle", system.headers()),
-                                      system.pid))
+                targets.append(
+                    Target(
+                        f"{shape} in {size} ({db})",
+                        db,
+                        size,
+                        shape,
+                        system.server.graphql_url,
+                        wrk.Requests("POST", "body", bodies[shape], "cycle", system.headers()),
+                        system.pid,
+                    )
+                )
     workdir = lab.scratch("listing")
     print(f"  1 connection, {config.rounds} rounds of {config.latency_duration:.0f} s", flush=True)
 
     def measure(target: Target, seconds: float = config.latency_duration) -> wrk.WrkResult:
-        return wrk.run(target.url, target.requests, workdir, connections=1, duration=seconds, timeout=30,
-                       server_pid=target.pid)
+        return wrk.run(
+            target.url, target.requests, workdir, connections=1, duration=seconds, timeout=30, server_pid=target.pid
+        )
 
-    results = alternate(targets, config.rounds, measure, label=lambda t: t.name,
-                        warmup=lambda t: measure(t, 1), describe=describe_wrk)
+    results = alternate(
+        targets, config.rounds, measure, label=lambda t: t.name, warmup=lambda t: measure(t, 1), describe=describe_wrk
+    )
     medians = {name: summary(runs) for name, runs in results.items()}
     for target in targets:
         m = medians[target.name]
         title = dict(SHAPES)[target.shape]
-        report.add("listing", f"secrets(first: 50), {title}, {target.size} secrets (Strongroom, {target.db})",
-                   m["p50_ms"], "ms", display=f"p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms{shared(m)}",
-                   detail={**m, "rounds": rounds_json(results[target.name])})
+        report.add(
+            "listing",
+            f"secrets(first: 50), {title}, {target.size} secrets (Strongroom, {target.db})",
+            m["p50_ms"],
+            "ms",
+            display=f"p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms{shared(m)}",
+            detail={**m, "rounds": rounds_json(results[target.name])},
+        )
     for db in DATABASES:
         for shape, title in SHAPES:
             small, large = (medians[t.name] for t in targets if t.db == db and t.shape == shape)
-            report.add("listing", f"secrets(first: 50), {title}: {config.large_secrets:,} / 1,000 p50 latency "
-                       f"(Strongroom, {db})", ratio(large["p50_ms"], small["p50_ms"]), "x", bar=at_most(1.5))
+            report.add(
+                "listing",
+                f"secrets(first: 50), {title}: {config.large_secrets:,} / 1,000 p50 latency (Strongroom, {db})",
+                ratio(large["p50_ms"], small["p50_ms"]),
+                "x",
+                bar=at_most(1.5),
+            )

@@ -25,28 +25,63 @@ def run(lab: Lab, report: Report) -> None:
     targets: list[ReadTarget] = [openbao, *floors.values(), *strongrooms.values()]
     workdir = lab.scratch("read")
     for mode, title in MODES:
-        print(f"  secretValue, {title}, {config.read_connections} connections, {config.rounds} rounds "
-              f"of {config.duration:.0f} s", flush=True)
+        print(
+            f"  secretValue, {title}, {config.read_connections} connections, {config.rounds} rounds "
+            f"of {config.duration:.0f} s",
+            flush=True,
+        )
 
         def measure(target: ReadTarget, seconds: float = config.duration, mode: str = mode) -> wrk.WrkResult:
-            return wrk.run(target.url, target.requests(mode), workdir, connections=config.read_connections,
-                           duration=seconds, server_pid=target.pid)
+            return wrk.run(
+                target.url,
+                target.requests(mode),
+                workdir,
+                connections=config.read_connections,
+                duration=seconds,
+                server_pid=target.pid,
+            )
 
-        results = alternate(targets, config.rounds, measure, label=lambda t: t.name,
-                            warmup=lambda t: measure(t, config.warmup), describe=describe_wrk)
+        results = alternate(
+            targets,
+            config.rounds,
+            measure,
+            label=lambda t: t.name,
+            warmup=lambda t: measure(t, config.warmup),
+            describe=describe_wrk,
+        )
         medians = {name: summary(runs) for name, runs in results.items()}
         for target in targets:
             m = medians[target.name]
-            report.add("read", f"read {title}: {target.name}", m["rps"], "/s",
-                       display=f"{m['rps']:,.0f}/s, p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms{shared(m)}",
-                       detail={**m, "rounds": rounds_json(results[target.name])})
+            report.add(
+                "read",
+                f"read {title}: {target.name}",
+                m["rps"],
+                "/s",
+                display=f"{m['rps']:,.0f}/s, p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms{shared(m)}",
+                detail={**m, "rounds": rounds_json(results[target.name])},
+            )
         bao = medians[openbao.name]
         for db in DATABASES:
             ours, floor = medians[strongrooms[db].name], medians[floors[db].name]
-            report.add("read", f"read {title}: Strongroom ({db}) / OpenBao throughput",
-                       ratio(ours["rps"], bao["rps"]), "x", bar=at_least(1.0))
-            report.add("read", f"read {title}: Strongroom ({db}) p99 vs OpenBao's", ours["p99_ms"], "ms",
-                       bar=at_most(round(bao["p99_ms"], 1), " ms"),
-                       display=f"{ours['p99_ms']:.1f} ms vs {bao['p99_ms']:.1f} ms")
-            report.add("read", f"read {title}: Strongroom ({db}) / floor ({db}) throughput",
-                       ratio(ours["rps"], floor["rps"]), "x", bar=at_least(0.6, aim=True))
+            report.add(
+                "read",
+                f"read {title}: Strongroom ({db}) / OpenBao throughput",
+                ratio(ours["rps"], bao["rps"]),
+                "x",
+                bar=at_least(1.0),
+            )
+            report.add(
+                "read",
+                f"read {title}: Strongroom ({db}) p99 vs OpenBao's",
+                ours["p99_ms"],
+                "ms",
+                bar=at_most(round(bao["p99_ms"], 1), " ms"),
+                display=f"{ours['p99_ms']:.1f} ms vs {bao['p99_ms']:.1f} ms",
+            )
+            report.add(
+                "read",
+                f"read {title}: Strongroom ({db}) / floor ({db}) throughput",
+                ratio(ours["rps"], floor["rps"]),
+                "x",
+                bar=at_least(0.6, aim=True),
+            )

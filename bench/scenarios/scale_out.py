@@ -45,8 +45,14 @@ class Combined:
 
 
 def workers_available() -> bool:
-    done = subprocess.run([*strongroom_command(), "serve", "--help"], capture_output=True, text=True, timeout=60,
-                          check=False, env=_help_environ())
+    done = subprocess.run(
+        [*strongroom_command(), "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=_help_environ(),
+    )
     return "--workers" in done.stdout
 
 
@@ -68,9 +74,15 @@ def run(lab: Lab, report: Report) -> None:
     base = system.server
 
     def server(name: str, workers: int | None = None) -> StrongroomServer:
-        variant = StrongroomServer(f"strongroom-postgres-{name}", workdir=base.workdir, data_dir=base.data_dir,
-                                   database_url=base.database_url, bootstrap_token=base.bootstrap_token,
-                                   cpus=every_core, workers=workers)
+        variant = StrongroomServer(
+            f"strongroom-postgres-{name}",
+            workdir=base.workdir,
+            data_dir=base.data_dir,
+            database_url=base.database_url,
+            bootstrap_token=base.bootstrap_token,
+            cpus=every_core,
+            workers=workers,
+        )
         lab.on_close(f"Strongroom (postgres, {name})", variant.close)
         variant.start()
         return variant
@@ -81,37 +93,63 @@ def run(lab: Lab, report: Report) -> None:
     has_workers = workers_available()
     if has_workers:
         shapes.append(Shape("--workers 2", [system.read_target(server("workers-2", workers=2))]))
-    shapes.append(Shape("two replicas", [system.read_target(single, "replica 1"),
-                                         system.read_target(replica, "replica 2")]))
-    print(f"  random of 1,000, {config.read_connections} connections in all, servers on cores {every_core}, "
-          f"{config.rounds} rounds of {config.duration:.0f} s", flush=True)
+    shapes.append(
+        Shape("two replicas", [system.read_target(single, "replica 1"), system.read_target(replica, "replica 2")])
+    )
+    print(
+        f"  random of 1,000, {config.read_connections} connections in all, servers on cores {every_core}, "
+        f"{config.rounds} rounds of {config.duration:.0f} s",
+        flush=True,
+    )
 
     def measure(shape: Shape, seconds: float = config.duration) -> Combined:
         connections = config.read_connections // len(shape.targets)
 
         def one(index: int) -> wrk.WrkResult:
             target = shape.targets[index]
-            return wrk.run(target.url, target.requests("random"), lab.scratch(f"scale_out/{index}"),
-                           connections=connections, duration=seconds)
+            return wrk.run(
+                target.url,
+                target.requests("random"),
+                lab.scratch(f"scale_out/{index}"),
+                connections=connections,
+                duration=seconds,
+            )
 
         with ThreadPoolExecutor(max_workers=len(shape.targets)) as pool:
             runs = list(pool.map(one, range(len(shape.targets))))
         return Combined(sum(r.rps for r in runs), max(r.p99_ms for r in runs), runs)
 
-    results = alternate(shapes, config.rounds, measure, label=lambda s: s.name,
-                        warmup=lambda s: measure(s, config.warmup))
-    medians = {name: (median([c.rps for c in runs]), median([c.p99_ms for c in runs]))
-               for name, runs in results.items()}
+    results = alternate(
+        shapes, config.rounds, measure, label=lambda s: s.name, warmup=lambda s: measure(s, config.warmup)
+    )
+    medians = {
+        name: (median([c.rps for c in runs]), median([c.p99_ms for c in runs])) for name, runs in results.items()
+    }
     for shape in shapes:
         rps, p99 = medians[shape.name]
-        report.add("scale_out", f"read random of 1,000, PostgreSQL, unpinned: {shape.name}", rps, "/s",
-                   display=f"{rps:,.0f}/s, p99 {p99:.1f} ms",
-                   detail={"rounds": [[r.to_json() for r in c.runs] for c in results[shape.name]]})
+        report.add(
+            "scale_out",
+            f"read random of 1,000, PostgreSQL, unpinned: {shape.name}",
+            rps,
+            "/s",
+            display=f"{rps:,.0f}/s, p99 {p99:.1f} ms",
+            detail={"rounds": [[r.to_json() for r in c.runs] for c in results[shape.name]]},
+        )
     one = medians["one worker"][0]
     if has_workers:
-        report.add("scale_out", "--workers 2 / one worker throughput (PostgreSQL)",
-                   ratio(medians["--workers 2"][0], one), "x", bar=at_least(1.5, aim=True))
+        report.add(
+            "scale_out",
+            "--workers 2 / one worker throughput (PostgreSQL)",
+            ratio(medians["--workers 2"][0], one),
+            "x",
+            bar=at_least(1.5, aim=True),
+        )
     else:
         report.skipped("scale_out", "--workers 2 / one worker throughput (PostgreSQL)", "--workers not available")
-    report.add("scale_out", "two replicas / one worker throughput (PostgreSQL)",
-               ratio(medians["two replicas"][0], one), "x", bar=at_least(1.5, aim=True))
+    report.add(
+        "scale_out",
+        "two replicas / one worker throughput (PostgreSQL)",
+        ratio(medians["two replicas"][0], one),
+        "x",
+        bar=at_least(1.5, aim=True),
+    )

@@ -41,9 +41,7 @@ SETTLE_SECONDS = 1.0
 DRAIN_SECONDS = 3.0
 # Beyond this the receiving client may be what delays receipt: the figure is marked.
 CLIENT_BUSY_WARNING_PCT = 70.0
-SUBSCRIPTION = (
-    'subscription { auditEvents(workspaceId: "' + WORKSPACE + '") { id secretId action createdAt } }'
-)
+SUBSCRIPTION = 'subscription { auditEvents(workspaceId: "' + WORKSPACE + '") { id secretId action createdAt } }'
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -66,10 +64,17 @@ async def _measure(system: StrongroomSystem, subscribers: int, seconds: float, r
     async def subscriber() -> None:
         nonlocal subscribed
         async with gate:
-            connection = await connect(ws_url, subprotocols=["graphql-transport-ws"], compression=None,  # type: ignore[list-item]
-                                       ping_interval=None, open_timeout=60, max_queue=None)
-            await connection.send(json.dumps({"type": "connection_init",
-                                              "payload": {"authorization": f"Bearer {system.auditor_token}"}}))
+            connection = await connect(
+                ws_url,
+                subprotocols=["graphql-transport-ws"],
+                compression=None,  # type: ignore[list-item]
+                ping_interval=None,
+                open_timeout=60,
+                max_queue=None,
+            )
+            await connection.send(
+                json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {system.auditor_token}"}})
+            )
             ack = json.loads(await connection.recv())
             if ack.get("type") != "connection_ack":
                 problems.append(f"connection_init answered {str(ack)[:200]}")
@@ -131,8 +136,10 @@ async def _measure(system: StrongroomSystem, subscribers: int, seconds: float, r
             if delay > 0:
                 await asyncio.sleep(delay)
             secret_id = system.ids[n]
-            response = await http.post(system.server.graphql_url, json={
-                "query": SECRET_VALUE, "variables": {"workspaceId": WORKSPACE, "id": secret_id}})
+            response = await http.post(
+                system.server.graphql_url,
+                json={"query": SECRET_VALUE, "variables": {"workspaceId": WORKSPACE, "id": secret_id}},
+            )
             answered[secret_id] = time.time()
             if response.status_code != 200 or response.json().get("errors"):
                 raise BenchError(f"the writer's read failed: {response.text[:300]}")
@@ -155,13 +162,20 @@ async def _measure(system: StrongroomSystem, subscribers: int, seconds: float, r
         from_answer.append((now - answered[secret_id]) * 1000)
     expected = count * subscribers
     return {
-        "subscribers": subscribers, "events": count, "rate_per_s": rate, "connect_s": connect_seconds,
-        "expected_deliveries": expected, "deliveries": len(from_created),
+        "subscribers": subscribers,
+        "events": count,
+        "rate_per_s": rate,
+        "connect_s": connect_seconds,
+        "expected_deliveries": expected,
+        "deliveries": len(from_created),
         "delivered_pct": 100.0 * len(from_created) / expected if expected else 0.0,
-        "from_created_p50_ms": percentile(from_created, 0.50), "from_created_p99_ms": percentile(from_created, 0.99),
+        "from_created_p50_ms": percentile(from_created, 0.50),
+        "from_created_p99_ms": percentile(from_created, 0.99),
         "from_created_max_ms": max(from_created, default=float("nan")),
-        "from_answer_p50_ms": percentile(from_answer, 0.50), "from_answer_p99_ms": percentile(from_answer, 0.99),
-        "problems": len(problems), "client_cpu_pct": client_cpu_pct,
+        "from_answer_p50_ms": percentile(from_answer, 0.50),
+        "from_answer_p99_ms": percentile(from_answer, 0.99),
+        "problems": len(problems),
+        "client_cpu_pct": client_cpu_pct,
         "other_on_core0_pct": -1.0 if watch.other_pct is None else watch.other_pct,
     }
 
@@ -170,20 +184,40 @@ def run(lab: Lab, report: Report) -> None:
     config = lab.config
     for db in DATABASES:
         system = lab.strongroom(db)
-        print(f"  Strongroom ({db}): {config.subscribers} subscribers, {config.subscriber_event_rate:g} audited "
-              f"reads/s for {config.subscriber_seconds:.0f} s", flush=True)
-        result = asyncio.run(_measure(system, config.subscribers, config.subscriber_seconds,
-                                      config.subscriber_event_rate))
-        print(f"    {result['subscribers']} subscribed in {result['connect_s']:.1f} s; "
-              f"{result['deliveries']:,} of {result['expected_deliveries']:,} deliveries; the client used "
-              f"{result['client_cpu_pct']:.0f}% of its core", flush=True)
-        busy = (f" [client core {result['client_cpu_pct']:.0f}% busy]"
-                if result["client_cpu_pct"] >= CLIENT_BUSY_WARNING_PCT else "") + shared(result)
-        report.add("subscribers", f"auditEvents to {config.subscribers} subscribers, commit to receipt p99 "
-                   f"(Strongroom, {db})", result["from_created_p99_ms"], "ms", bar=at_most(200.0, " ms"),
-                   display=f"p99 {result['from_created_p99_ms']:.1f} ms, p50 {result['from_created_p50_ms']:.1f} ms "
-                           f"(after the writer's answer: p99 {result['from_answer_p99_ms']:.1f} ms){busy}",
-                   detail=result)
-        report.add("subscribers", f"auditEvents deliveries received (Strongroom, {db})", result["delivered_pct"], "%",
-                   bar=at_least(100.0, "%"), display=f"{result['delivered_pct']:.1f}% of {result['expected_deliveries']:,}")
-
+        print(
+            f"  Strongroom ({db}): {config.subscribers} subscribers, {config.subscriber_event_rate:g} audited "
+            f"reads/s for {config.subscriber_seconds:.0f} s",
+            flush=True,
+        )
+        result = asyncio.run(
+            _measure(system, config.subscribers, config.subscriber_seconds, config.subscriber_event_rate)
+        )
+        print(
+            f"    {result['subscribers']} subscribed in {result['connect_s']:.1f} s; "
+            f"{result['deliveries']:,} of {result['expected_deliveries']:,} deliveries; the client used "
+            f"{result['client_cpu_pct']:.0f}% of its core",
+            flush=True,
+        )
+        busy = (
+            f" [client core {result['client_cpu_pct']:.0f}% busy]"
+            if result["client_cpu_pct"] >= CLIENT_BUSY_WARNING_PCT
+            else ""
+        ) + shared(result)
+        report.add(
+            "subscribers",
+            f"auditEvents to {config.subscribers} subscribers, commit to receipt p99 (Strongroom, {db})",
+            result["from_created_p99_ms"],
+            "ms",
+            bar=at_most(200.0, " ms"),
+            display=f"p99 {result['from_created_p99_ms']:.1f} ms, p50 {result['from_created_p50_ms']:.1f} ms "
+            f"(after the writer's answer: p99 {result['from_answer_p99_ms']:.1f} ms){busy}",
+            detail=result,
+        )
+        report.add(
+            "subscribers",
+            f"auditEvents deliveries received (Strongroom, {db})",
+            result["delivered_pct"],
+            "%",
+            bar=at_least(100.0, "%"),
+            display=f"{result['delivered_pct']:.1f}% of {result['expected_deliveries']:,}",
+        )

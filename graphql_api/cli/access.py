@@ -89,7 +89,9 @@ def principal_create(
     name: Annotated[str, typer.Argument(metavar="NAME")],
     role: Annotated[
         list[str] | None,
-        typer.Option(metavar="WORKSPACE:ROLE", callback=_role_bindings, help=f"A role binding, repeatable; ROLE: {ROLES}."),
+        typer.Option(
+            metavar="WORKSPACE:ROLE", callback=_role_bindings, help=f"A role binding, repeatable; ROLE: {ROLES}."
+        ),
     ] = None,
     superadmin: Annotated[bool, typer.Option(help="May do everything (only a superadmin may grant it).")] = False,
     json: JsonOption = False,
@@ -109,7 +111,9 @@ def principal_create(
 
 @principal_app.command("list")
 def principal_list(
-    workspace: Annotated[str | None, typer.Option("--workspace", "-w", metavar="W", help="Only those bound to W.")] = None,
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", metavar="W", help="Only those bound to W.")
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Principals: all (superadmin), or those bound to one workspace (its ADMIN)."""
@@ -171,7 +175,9 @@ def token_list(
     if json:
         output.print_json([t.to_json() for t in tokens])
         return
-    output.table(("ID", "NAME", "PREFIX", "CREATED", "EXPIRES", "LAST USED", "REVOKED"), [_token_row(t) for t in tokens])
+    output.table(
+        ("ID", "NAME", "PREFIX", "CREATED", "EXPIRES", "LAST USED", "REVOKED"), [_token_row(t) for t in tokens]
+    )
 
 
 @token_app.command("revoke")

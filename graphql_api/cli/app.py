@@ -53,7 +53,8 @@ def _root(
     profile: Annotated[
         str | None,
         typer.Option(
-            envvar="STRONGROOM_PROFILE", metavar="NAME|FILE",
+            envvar="STRONGROOM_PROFILE",
+            metavar="NAME|FILE",
             help="Server and token from this profile (TOML: url, token) instead of STRONGROOM_URL/STRONGROOM_TOKEN.",
         ),
     ] = None,

@@ -51,12 +51,15 @@ def audit_verify(
         try:
             saved = from_file(checkpoint.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise CliError("BAD_USER_INPUT", f"--checkpoint: cannot read {checkpoint} ({exc.strerror or exc})") from None
+            raise CliError(
+                "BAD_USER_INPUT", f"--checkpoint: cannot read {checkpoint} ({exc.strerror or exc})"
+            ) from None
         except (CheckpointError, UnicodeDecodeError) as exc:
             raise CliError("BAD_USER_INPUT", f"--checkpoint: {checkpoint} {exc}") from None
         if saved.workspace_id != workspace:
             raise CliError(
-                "BAD_USER_INPUT", f"--checkpoint: {checkpoint} is of workspace {saved.workspace_id!r}, not {workspace!r}"
+                "BAD_USER_INPUT",
+                f"--checkpoint: {checkpoint} is of workspace {saved.workspace_id!r}, not {workspace!r}",
             )
         try:
             verify_signature(saved)
@@ -65,7 +68,10 @@ def audit_verify(
     with client() as sr:
         integrity = sr.audit_integrity(workspace, saved)
         if not integrity.valid:
-            _invalid(integrity.reason or f"first bad event {integrity.first_invalid_event_id} after {integrity.checked_events} events")
+            _invalid(
+                integrity.reason
+                or f"first bad event {integrity.first_invalid_event_id} after {integrity.checked_events} events"
+            )
         current = sr.audit_checkpoint(workspace) if saved is not None else None
     if saved is not None and current is not None and current.public_key != saved.public_key:
         output.warn(
@@ -82,7 +88,9 @@ def audit_verify(
 @audit_app.command("checkpoint")
 def audit_checkpoint(
     workspace: WorkspaceOption,
-    output_file: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write here, not stdout.")] = None,
+    output_file: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write here, not stdout.")
+    ] = None,
 ) -> None:
     """Save a signed checkpoint of the workspace's chain (seq, head hash, time) as JSON.
 

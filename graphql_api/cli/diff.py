@@ -47,7 +47,9 @@ def compare(first: list[SecretDigest], second: list[SecretDigest]) -> list[Row]:
 def diff_command(
     first: Annotated[str, typer.Argument(metavar="W1", help="A workspace id, e.g. acme-staging.")],
     second: Annotated[str, typer.Argument(metavar="W2", help="Another workspace id, e.g. acme-prod.")],
-    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the workspaces differ (like git diff).")] = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when the workspaces differ (like git diff).")
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """Compare two workspaces' secrets: names only in one, names whose values differ, names with the same value.

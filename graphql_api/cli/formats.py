@@ -62,8 +62,13 @@ def dump(pairs: Sequence[tuple[str, str]], fmt: FileFormat) -> str:
         if not ordered:
             return "{}\n"
         text: str = yaml.dump(
-            dict(ordered), Dumper=yaml.SafeDumper, default_style='"', allow_unicode=True, sort_keys=True,
-            width=2**31 - 1, explicit_start=False,
+            dict(ordered),
+            Dumper=yaml.SafeDumper,
+            default_style='"',
+            allow_unicode=True,
+            sort_keys=True,
+            width=2**31 - 1,
+            explicit_start=False,
         )
         return text
     return "".join(f"export {name}={_shell_quote(value)}\n" for name, value in ordered)
@@ -101,7 +106,7 @@ def _load_json(text: str) -> list[Variable]:
     except json.JSONDecodeError as exc:
         raise FormatError(f"line {exc.lineno}: not valid JSON ({exc.msg})") from None
     if not isinstance(document, list) or not all(isinstance(item, tuple) for item in document):
-        raise FormatError("expected one JSON object of NAME: \"value\" pairs")
+        raise FormatError('expected one JSON object of NAME: "value" pairs')
     variables = []
     for key, item in document:
         if not isinstance(item, str):
@@ -145,7 +150,7 @@ def _load_yaml(text: str) -> list[Variable]:
     if document is None:
         return []
     if not isinstance(document, list):
-        raise FormatError("expected one YAML mapping of NAME: \"value\"")
+        raise FormatError('expected one YAML mapping of NAME: "value"')
     return document
 
 
@@ -199,7 +204,7 @@ def _load_shell(text: str) -> list[Variable]:
                 else:
                     out.append(text[index + 1])
                 index += 2
-            elif char in "\"$`(){}<>|&*?[]~!":
+            elif char in '"$`(){}<>|&*?[]~!':
                 raise FormatError(
                     f"line {start_line}: {char!r} needs shell expansion rules; write values in single quotes"
                 )

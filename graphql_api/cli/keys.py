@@ -1,8 +1,8 @@
 """Encryption keys.
 
-    strongroom keys generate            a new Fernet key for SECRET_ENCRYPTION_KEY (local)
-    strongroom keys rotate [--target B] rewrap every data key (server; follows the job)
-    strongroom keys health              every backend: healthy, key id, error (server)
+strongroom keys generate            a new Fernet key for SECRET_ENCRYPTION_KEY (local)
+strongroom keys rotate [--target B] rewrap every data key (server; follows the job)
+strongroom keys health              every backend: healthy, key id, error (server)
 """
 
 from __future__ import annotations
@@ -49,15 +49,24 @@ def keys_rotate(
     so an interrupted `keys rotate` is simply run again. Superadmin.
     """
     interactive = sys.stdout.isatty()
-    with client(timeout=60.0) as sr, Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=output.stdout(),
-        disable=not interactive, transient=True,
-    ) as progress:
+    with (
+        client(timeout=60.0) as sr,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=output.stdout(),
+            disable=not interactive,
+            transient=True,
+        ) as progress,
+    ):
         task = progress.add_task("rewrapping", total=None)
         while True:
             result: KeyRotationProgress = sr.rotate_encryption_key(target)
             total = result.rewrapped + result.remaining
-            progress.update(task, description=f"{result.backend} {result.key_id}", completed=result.rewrapped, total=total)
+            progress.update(
+                task, description=f"{result.backend} {result.key_id}", completed=result.rewrapped, total=total
+            )
             if not interactive:
                 print(f"{result.backend} {result.key_id}: {_bar(result.rewrapped, result.remaining)}", flush=True)
             if result.remaining == 0:
@@ -79,8 +88,13 @@ def keys_health(json: JsonOption = False) -> None:
             {
                 "currentBackend": health.current_backend,
                 "backends": [
-                    {"name": b.name, "healthy": b.healthy, "keyId": b.key_id, "lastCheck": b.last_check.isoformat(),
-                     "error": b.error}
+                    {
+                        "name": b.name,
+                        "healthy": b.healthy,
+                        "keyId": b.key_id,
+                        "lastCheck": b.last_check.isoformat(),
+                        "error": b.error,
+                    }
                     for b in health.backends
                 ],
             }

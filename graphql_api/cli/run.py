@@ -82,7 +82,9 @@ def _fetch(
             held = {v.name for v in values}
             missing = [name for name in only if name not in held]
             if missing:
-                raise CliError(UNAVAILABLE, f"{exc.message}; and --fallback {fallback} lacks {', '.join(missing)}") from None
+                raise CliError(
+                    UNAVAILABLE, f"{exc.message}; and --fallback {fallback} lacks {', '.join(missing)}"
+                ) from None
             values = [v for v in values if v.name in set(only)]
         SESSION.hide(*(v.value for v in values))
         output.warn(
@@ -118,7 +120,9 @@ def run_command(
     ] = 10.0,
     fallback: Annotated[
         Path | None,
-        typer.Option(metavar="FILE", help="Keep the last values here, encrypted (0600); use them when the server is unreachable."),
+        typer.Option(
+            metavar="FILE", help="Keep the last values here, encrypted (0600); use them when the server is unreachable."
+        ),
     ] = None,
     pass_token: Annotated[
         bool, typer.Option(help="Also give the command STRONGROOM_URL and STRONGROOM_TOKEN (withheld otherwise).")
@@ -149,6 +153,7 @@ def run_command(
             supervisor.install()
             supervisor.start(environment)
             if watch:
+
                 def changed(latest: list[SecretValue]) -> None:
                     SESSION.hide(*(v.value for v in latest))
                     if signum is not None:
@@ -161,7 +166,13 @@ def run_command(
                         _save(fallback, settings.token, workspace, latest)
 
                 watcher = Watcher(
-                    sr, workspace, only, values, on_change=changed, on_values=refreshed, tail=tail,
+                    sr,
+                    workspace,
+                    only,
+                    values,
+                    on_change=changed,
+                    on_values=refreshed,
+                    tail=tail,
                     warn=lambda message: output.warn(message, SESSION.redactor),
                 )
                 watcher.start()

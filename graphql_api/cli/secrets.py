@@ -29,7 +29,9 @@ from graphql_api.cli.output import CliError
 from graphql_api.cli.session import SESSION, JsonOption, WorkspaceOption, client
 from graphql_api.client import Secret, Strongroom
 
-secrets_app = typer.Typer(help="Secrets: list, read, set, rotate, roll back, delete, restore, history.", no_args_is_help=True)
+secrets_app = typer.Typer(
+    help="Secrets: list, read, set, rotate, roll back, delete, restore, history.", no_args_is_help=True
+)
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -78,14 +80,18 @@ def secrets_list(
     workspace: WorkspaceOption,
     contains: Annotated[str | None, typer.Option(metavar="TEXT", help="Names containing TEXT (any case).")] = None,
     tag: TagOption = None,
-    secret_type: Annotated[SecretType | None, typer.Option("--type", case_sensitive=False, help="Only this type.")] = None,
+    secret_type: Annotated[
+        SecretType | None, typer.Option("--type", case_sensitive=False, help="Only this type.")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Deleted secrets too.")] = False,
     json: JsonOption = False,
 ) -> None:
     """The workspace's secrets: metadata only, never a value."""
     with client() as sr:
         rows = list(
-            sr.iter_secrets(workspace, name_contains=contains, tags=tag, secret_type=value(secret_type), include_inactive=all_)
+            sr.iter_secrets(
+                workspace, name_contains=contains, tags=tag, secret_type=value(secret_type), include_inactive=all_
+            )
         )
     if json:
         output.print_json([s.to_json() for s in rows])
@@ -94,8 +100,15 @@ def secrets_list(
     output.table(
         columns,
         [
-            [s.name, s.secret_type, s.current_version, s.rotation_policy, output.when(s.rotation_due_at, "-"),
-             ",".join(s.tags) or "-"] + ([output.yes_no(s.is_active)] if all_ else [])
+            [
+                s.name,
+                s.secret_type,
+                s.current_version,
+                s.rotation_policy,
+                output.when(s.rotation_due_at, "-"),
+                ",".join(s.tags) or "-",
+            ]
+            + ([output.yes_no(s.is_active)] if all_ else [])
             for s in rows
         ],
     )
@@ -106,7 +119,9 @@ def secrets_get(
     name: NameArgument,
     workspace: WorkspaceOption,
     version: Annotated[int | None, typer.Option(min=1, help="An older version (default: the current one).")] = None,
-    no_newline: Annotated[bool, typer.Option("--no-newline", "-n", help="Print the value exactly, no line end.")] = False,
+    no_newline: Annotated[
+        bool, typer.Option("--no-newline", "-n", help="Print the value exactly, no line end.")
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """Print a secret's value on stdout (an audited read)."""
@@ -116,7 +131,12 @@ def secrets_get(
     SESSION.hide(revealed.value)
     if json:
         output.print_json(
-            {"secretId": revealed.secret_id, "name": revealed.name, "version": revealed.version, "value": revealed.value}
+            {
+                "secretId": revealed.secret_id,
+                "name": revealed.name,
+                "version": revealed.version,
+                "value": revealed.value,
+            }
         )
         return
     sys.stdout.write(revealed.value if no_newline else revealed.value + "\n")
@@ -146,15 +166,27 @@ def secrets_set(
         existing = sr.secret_by_name(workspace, name) if not _UUID.fullmatch(name) else find(sr, workspace, name)
         if existing is None:
             created = sr.create_secret(
-                workspace, name, new_value, secret_type=value(secret_type) or "GENERIC", usage=usage,
-                rotation_policy=value(policy), tags=tag,
+                workspace,
+                name,
+                new_value,
+                secret_type=value(secret_type) or "GENERIC",
+                usage=usage,
+                rotation_policy=value(policy),
+                tags=tag,
             )
             print(f"created {created.name} ({created.secret_type}, version {created.current_version})")
             return
         if secret_type is not None and secret_type.value != existing.secret_type:
-            raise CliError("BAD_USER_INPUT", f"--type: {existing.name} is a {existing.secret_type}; a type cannot change")
+            raise CliError(
+                "BAD_USER_INPUT", f"--type: {existing.name} is a {existing.secret_type}; a type cannot change"
+            )
         updated = sr.update_secret(
-            workspace, existing.id, value=new_value, usage=usage, tags=tag, rotation_policy=value(policy),
+            workspace,
+            existing.id,
+            value=new_value,
+            usage=usage,
+            tags=tag,
+            rotation_policy=value(policy),
             expected_version=expected_version,
         )
     print(f"updated {updated.name}: version {updated.current_version}")
@@ -175,7 +207,9 @@ def secrets_rotate(
     with client() as sr:
         secret = find(sr, workspace, name)
         rotated = sr.rotate_secret(workspace, secret.id, new_value, expected_version)
-    print(f"rotated {rotated.name}: version {rotated.current_version}, next due {output.when(rotated.rotation_due_at, 'never')}")
+    print(
+        f"rotated {rotated.name}: version {rotated.current_version}, next due {output.when(rotated.rotation_due_at, 'never')}"
+    )
 
 
 @secrets_app.command("rollback")

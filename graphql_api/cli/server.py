@@ -85,7 +85,9 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
         reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror or exc})"
-        raise ConfigError("STRONGROOM_PORT", f"{where} {reason} (--host/--port or STRONGROOM_HOST/STRONGROOM_PORT)") from None
+        raise ConfigError(
+            "STRONGROOM_PORT", f"{where} {reason} (--host/--port or STRONGROOM_HOST/STRONGROOM_PORT)"
+        ) from None
     sock.set_inheritable(True)
     return sock
 
@@ -93,9 +95,7 @@ def bind(host: str, port: int) -> socket.socket:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default STRONGROOM_HOST or 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default STRONGROOM_PORT or 8000).")] = None,
-    workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes (PostgreSQL only: SQLite is one process).")
-    ] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (PostgreSQL only: SQLite is one process).")] = 1,
 ) -> None:
     """Apply pending migrations, bootstrap the first superadmin, and serve the GraphQL API.
 
@@ -113,7 +113,9 @@ def serve(
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = settings.with_overrides(**overrides)
     if workers > 1 and settings.is_sqlite:
-        raise ConfigError("--workers", "needs PostgreSQL (DATABASE_URL=postgres://...); a SQLite database is served by one process")
+        raise ConfigError(
+            "--workers", "needs PostgreSQL (DATABASE_URL=postgres://...); a SQLite database is served by one process"
+        )
     # Check the database before anything writes to the data directory.
     asyncio.run(database.check_reachable(settings))
     sock = bind(settings.host, settings.port)
@@ -123,7 +125,10 @@ def serve(
         asyncio.run(database.migrate(settings))
         logging.getLogger("strongroom").info(
             "serving on http://%s:%d/graphql (database %s, backend %s%s)",
-            settings.host, settings.port, settings.database_url_redacted, settings.encryption_backend,
+            settings.host,
+            settings.port,
+            settings.database_url_redacted,
+            settings.encryption_backend,
             f", {workers} workers" if workers > 1 else "",
         )
         options = uvicorn_options(settings)

@@ -48,8 +48,12 @@ def client(timeout: float = 30.0) -> Strongroom:
 WorkspaceOption = Annotated[
     str,
     typer.Option(
-        "--workspace", "-w", envvar="STRONGROOM_WORKSPACE", metavar="W",
-        help="Workspace id (default: STRONGROOM_WORKSPACE).", show_default=False,
+        "--workspace",
+        "-w",
+        envvar="STRONGROOM_WORKSPACE",
+        metavar="W",
+        help="Workspace id (default: STRONGROOM_WORKSPACE).",
+        show_default=False,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]

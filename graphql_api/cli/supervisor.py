@@ -148,7 +148,9 @@ class Supervisor:
         except PermissionError:
             raise SpawnError(EXIT_NOT_EXECUTABLE, f"permission denied: {program}") from None
         except OSError as exc:
-            raise SpawnError(EXIT_NOT_EXECUTABLE, f"cannot run {program}: {exc.strerror or type(exc).__name__}") from None
+            raise SpawnError(
+                EXIT_NOT_EXECUTABLE, f"cannot run {program}: {exc.strerror or type(exc).__name__}"
+            ) from None
 
     def _reap(self) -> None:
         while True:

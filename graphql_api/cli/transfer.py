@@ -135,16 +135,29 @@ def _locate(message: str, upload: _Upload, offset: int) -> str:
 
 
 def _send(
-    upload: _Upload, workspace: str, *, overwrite: bool, dry_run: bool, secret_type: str | None,
-    policy: str | None, tags: list[str] | None,
+    upload: _Upload,
+    workspace: str,
+    *,
+    overwrite: bool,
+    dry_run: bool,
+    secret_type: str | None,
+    policy: str | None,
+    tags: list[str] | None,
 ) -> tuple[ImportResult, list[ImportPlanEntry]]:
     interactive = sys.stderr.isatty() and len(upload.pieces) > 1
     total = sum(piece.entries for piece in upload.pieces)
     passes = [True] if dry_run else ([True, False] if len(upload.pieces) > 1 else [False])
-    with client(timeout=120.0) as sr, Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=output.stderr(),
-        disable=not interactive, transient=True,
-    ) as progress:
+    with (
+        client(timeout=120.0) as sr,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=output.stderr(),
+            disable=not interactive,
+            transient=True,
+        ) as progress,
+    ):
         for checking in passes:
             task = progress.add_task("checking" if checking and not dry_run else "importing", total=total)
             results: list[ImportResult] = []
@@ -152,8 +165,13 @@ def _send(
             for done, piece in enumerate(upload.pieces):
                 try:
                     result = sr.import_secrets(
-                        workspace, piece.text, overwrite=overwrite, dry_run=checking, secret_type=secret_type,
-                        rotation_policy=policy, tags=tags,
+                        workspace,
+                        piece.text,
+                        overwrite=overwrite,
+                        dry_run=checking,
+                        secret_type=secret_type,
+                        rotation_policy=policy,
+                        tags=tags,
                     )
                 except StrongroomAPIError as exc:
                     message = _locate(exc.message, upload, piece.line_offset)
@@ -162,14 +180,18 @@ def _send(
                     raise StrongroomAPIError(exc.code, message, exc.field) from None
                 results.append(result)
                 plan.extend(
-                    ImportPlanEntry(p.name, upload.line(p.line + piece.line_offset), p.action, p.secret_type,
-                                    p.rotation_policy)
+                    ImportPlanEntry(
+                        p.name, upload.line(p.line + piece.line_offset), p.action, p.secret_type, p.rotation_policy
+                    )
                     for p in result.plan
                 )
                 progress.advance(task, piece.entries)
     merged = ImportResult(
-        created=sum(r.created for r in results), updated=sum(r.updated for r in results),
-        skipped=sum(r.skipped for r in results), unchanged=sum(r.unchanged for r in results), plan=tuple(plan),
+        created=sum(r.created for r in results),
+        updated=sum(r.updated for r in results),
+        skipped=sum(r.skipped for r in results),
+        unchanged=sum(r.unchanged for r in results),
+        plan=tuple(plan),
     )
     return merged, plan
 
@@ -177,24 +199,40 @@ def _send(
 def import_command(
     workspace: WorkspaceOption,
     file: Annotated[
-        Path | None, typer.Argument(metavar="[FILE]", help="A .env (or --format) file; '-' reads stdin.", show_default=False)
+        Path | None,
+        typer.Argument(metavar="[FILE]", help="A .env (or --format) file; '-' reads stdin.", show_default=False),
     ] = None,
     from_env: Annotated[
-        bool, typer.Option("--from-env", help=f"Import this process's environment variables whose names contain {'/'.join(SECRET_WORDS)} (any case).")
+        bool,
+        typer.Option(
+            "--from-env",
+            help=f"Import this process's environment variables whose names contain {'/'.join(SECRET_WORDS)} (any case).",
+        ),
     ] = False,
     pattern: Annotated[
-        list[str] | None, typer.Option(metavar="GLOB", help="With --from-env: names matching GLOB instead (any case), repeatable.")
+        list[str] | None,
+        typer.Option(metavar="GLOB", help="With --from-env: names matching GLOB instead (any case), repeatable."),
     ] = None,
     fmt: Annotated[
-        FileFormat | None, typer.Option("--format", case_sensitive=False, help="File format (default: from the extension, else dotenv).")
+        FileFormat | None,
+        typer.Option("--format", case_sensitive=False, help="File format (default: from the extension, else dotenv)."),
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen (never a value); change nothing.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Give existing secrets the file's value (a new version only where it differs).")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would happen (never a value); change nothing.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Give existing secrets the file's value (a new version only where it differs).")
+    ] = False,
     secret_type: Annotated[
-        SecretType | None, typer.Option("--type", case_sensitive=False, help="Type of every entry (default: detected from each name).")
+        SecretType | None,
+        typer.Option("--type", case_sensitive=False, help="Type of every entry (default: detected from each name)."),
     ] = None,
     policy: Annotated[
-        RotationPolicy | None, typer.Option(case_sensitive=False, help="Rotation policy of every entry (default: the server's; MANUAL for names that do not look secret).")
+        RotationPolicy | None,
+        typer.Option(
+            case_sensitive=False,
+            help="Rotation policy of every entry (default: the server's; MANUAL for names that do not look secret).",
+        ),
     ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", metavar="TAG", help="Tag every entry, repeatable.")] = None,
     json: JsonOption = False,
@@ -210,14 +248,23 @@ def import_command(
         raise CliError("BAD_USER_INPUT", "--pattern goes with --from-env", exit_code=output.EXIT_USAGE)
     upload = _upload_of_environment(pattern or []) if from_env else _upload_of_file(file, fmt)  # type: ignore[arg-type]
     result, plan = _send(
-        upload, workspace, overwrite=overwrite, dry_run=dry_run, secret_type=value(secret_type), policy=value(policy),
+        upload,
+        workspace,
+        overwrite=overwrite,
+        dry_run=dry_run,
+        secret_type=value(secret_type),
+        policy=value(policy),
         tags=tag,
     )
     if json:
         output.print_json(
             {
-                "dryRun": dry_run, "created": result.created, "updated": result.updated,
-                "unchanged": result.unchanged, "skipped": result.skipped, "plan": [p.to_json() for p in plan],
+                "dryRun": dry_run,
+                "created": result.created,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+                "skipped": result.skipped,
+                "plan": [p.to_json() for p in plan],
             }
         )
         return
@@ -225,7 +272,10 @@ def import_command(
         show_line = not from_env
         output.table(
             ["NAME", *(["LINE"] if show_line else []), "ACTION", "TYPE", "POLICY"],
-            [[p.name, *([p.line or "-"] if show_line else []), p.action, p.secret_type, p.rotation_policy] for p in plan],
+            [
+                [p.name, *([p.line or "-"] if show_line else []), p.action, p.secret_type, p.rotation_policy]
+                for p in plan
+            ],
         )
         print(
             f"dry run, nothing changed: would create {result.created}, update {result.updated}, "
@@ -241,10 +291,13 @@ def import_command(
 
 def export_command(
     workspace: WorkspaceOption,
-    fmt: Annotated[FileFormat, typer.Option("--format", case_sensitive=False, help="Output format.")] = FileFormat.DOTENV,
+    fmt: Annotated[
+        FileFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = FileFormat.DOTENV,
     only: Annotated[list[str] | None, typer.Option(metavar="NAME", help="Only this secret, repeatable.")] = None,
     output_file: Annotated[
-        Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (created 0600) instead of stdout.")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (created 0600) instead of stdout."),
     ] = None,
 ) -> None:
     """Print the workspace's active secrets with their values (one audited read).

@@ -1,9 +1,9 @@
 """`AsyncStrongroom`: the asyncio client, method for method the same as `Strongroom`.
 
-    async with AsyncStrongroom("http://127.0.0.1:8000", token) as sr:
-        values = await sr.secret_values("payments")
-        async for event in sr.tail_audit("payments"):
-            ...
+async with AsyncStrongroom("http://127.0.0.1:8000", token) as sr:
+    values = await sr.secret_values("payments")
+    async for event in sr.tail_audit("payments"):
+        ...
 """
 
 from __future__ import annotations
@@ -83,9 +83,7 @@ class AsyncStrongroom(_Endpoints):
     async def execute(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run one GraphQL operation; its `data`, or StrongroomAPIError."""
         try:
-            response = await self._http.post(
-                self.endpoint, json={"query": query, "variables": dict(variables or {})}
-            )
+            response = await self._http.post(self.endpoint, json={"query": query, "variables": dict(variables or {})})
         except httpx.HTTPError as exc:
             raise unreachable(exc, self.endpoint, self.redact) from None
         return response_data(response, self.endpoint, self.redact)
@@ -109,8 +107,13 @@ class AsyncStrongroom(_Endpoints):
         """One page of metadata (keyset pagination: pass the previous page's end_cursor as `after`)."""
         return await self.run(
             ops.secrets(
-                workspace, first=first, after=after, name_contains=name_contains, tags=tags,
-                secret_type=secret_type, include_inactive=include_inactive,
+                workspace,
+                first=first,
+                after=after,
+                name_contains=name_contains,
+                tags=tags,
+                secret_type=secret_type,
+                include_inactive=include_inactive,
             )
         )
 
@@ -127,8 +130,12 @@ class AsyncStrongroom(_Endpoints):
         after: str | None = None
         while True:
             page = await self.secrets(
-                workspace, after=after, name_contains=name_contains, tags=tags,
-                secret_type=secret_type, include_inactive=include_inactive,
+                workspace,
+                after=after,
+                name_contains=name_contains,
+                tags=tags,
+                secret_type=secret_type,
+                include_inactive=include_inactive,
             )
             for item in page.secrets:
                 yield item
@@ -167,8 +174,15 @@ class AsyncStrongroom(_Endpoints):
     ) -> Secret:
         return await self.run(
             ops.create_secret(
-                workspace, name, value, secret_type=secret_type, usage=usage, rotation_policy=rotation_policy,
-                tags=tags, metadata=metadata, encryption_backend=encryption_backend,
+                workspace,
+                name,
+                value,
+                secret_type=secret_type,
+                usage=usage,
+                rotation_policy=rotation_policy,
+                tags=tags,
+                metadata=metadata,
+                encryption_backend=encryption_backend,
             )
         )
 
@@ -187,8 +201,14 @@ class AsyncStrongroom(_Endpoints):
         """Change what is given (None: left as it is); a new value is a new version."""
         return await self.run(
             ops.update_secret(
-                workspace, id, value=value, usage=usage, tags=tags, metadata=metadata,
-                rotation_policy=rotation_policy, expected_version=expected_version,
+                workspace,
+                id,
+                value=value,
+                usage=usage,
+                tags=tags,
+                metadata=metadata,
+                rotation_policy=rotation_policy,
+                expected_version=expected_version,
             )
         )
 
@@ -220,8 +240,13 @@ class AsyncStrongroom(_Endpoints):
         """Import a .env text, all or nothing; existing names are skipped unless `overwrite`."""
         return await self.run(
             ops.import_secrets(
-                workspace, dotenv, overwrite=overwrite, dry_run=dry_run, secret_type=secret_type,
-                rotation_policy=rotation_policy, tags=tags,
+                workspace,
+                dotenv,
+                overwrite=overwrite,
+                dry_run=dry_run,
+                secret_type=secret_type,
+                rotation_policy=rotation_policy,
+                tags=tags,
             )
         )
 
@@ -279,7 +304,11 @@ class AsyncStrongroom(_Endpoints):
     # -- audit and keys ---------------------------------------------------------------
 
     async def workspace_audit(
-        self, workspace: str, first: int = 50, after: str | None = None, action: str | None = None,
+        self,
+        workspace: str,
+        first: int = 50,
+        after: str | None = None,
+        action: str | None = None,
         success: bool | None = None,
     ) -> tuple[list[AuditEvent], str | None, bool]:
         """One page of the workspace's trail: (events, end cursor, has next page)."""
@@ -306,8 +335,13 @@ class AsyncStrongroom(_Endpoints):
         """Changes to `workspace`'s secrets as they commit (secretChanges):
         names, actions and versions, for any role that may list secrets."""
         protocol = SubscriptionProtocol(
-            self._token, workspace, None, self.redact, self.ws_endpoint,
-            query=ops.SECRET_CHANGES, field="secretChanges",
+            self._token,
+            workspace,
+            None,
+            self.redact,
+            self.ws_endpoint,
+            query=ops.SECRET_CHANGES,
+            field="secretChanges",
             variables={"w": workspace, "names": list(names) if names is not None else None},
             parse=SecretChange.from_api,
         )

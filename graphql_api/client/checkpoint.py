@@ -75,7 +75,7 @@ def from_file(text: str) -> AuditCheckpoint:
     except ValueError:
         raise CheckpointError("is not JSON") from None
     if not isinstance(document, Mapping) or document.get("format") != FORMAT:
-        raise CheckpointError(f"is not a checkpoint file (expected \"format\": \"{FORMAT}\")")
+        raise CheckpointError(f'is not a checkpoint file (expected "format": "{FORMAT}")')
     try:
         return AuditCheckpoint.from_api(document)
     except (KeyError, TypeError, ValueError):

@@ -108,7 +108,7 @@ def read_profile(path: Path) -> dict[str, str]:
         document = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
         # The decoder's message may quote the file, which holds a token.
-        raise ClientConfigError(flag, f"{path} is not a TOML file of `url = \"...\"` and `token = \"...\"`") from None
+        raise ClientConfigError(flag, f'{path} is not a TOML file of `url = "..."` and `token = "..."`') from None
     values: dict[str, str] = {}
     for key in ("url", "token"):
         value = document.get(key)

@@ -40,8 +40,16 @@ MAX_PROBLEMS = 20
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _INLINE_COMMENT = re.compile(r"\s#")
 _DOUBLE_QUOTE_ESCAPES = {
-    "n": "\n", "r": "\r", "t": "\t", '"': '"', "'": "'", "\\": "\\",
-    "a": "\a", "b": "\b", "f": "\f", "v": "\v",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    '"': '"',
+    "'": "'",
+    "\\": "\\",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
 }
 _QUOTE_KINDS = {"'": "single", '"': "double", "`": "backtick"}
 # Values written without quotes by format_dotenv: every reader agrees on them.

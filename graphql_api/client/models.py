@@ -242,7 +242,9 @@ class SecretValue:
         return cls(secret_id=row["secretId"], name=row["name"], version=int(row["version"]), value=row["value"])
 
     def __repr__(self) -> str:
-        return f"SecretValue(secret_id={self.secret_id!r}, name={self.name!r}, version={self.version}, value='{REDACTED}')"
+        return (
+            f"SecretValue(secret_id={self.secret_id!r}, name={self.name!r}, version={self.version}, value='{REDACTED}')"
+        )
 
 
 @dataclass(frozen=True)
@@ -455,7 +457,10 @@ class KeyRotationProgress:
     @classmethod
     def from_api(cls, row: Mapping[str, Any]) -> KeyRotationProgress:
         return cls(
-            backend=row["backend"], key_id=row["keyId"], rewrapped=int(row["rewrapped"]), remaining=int(row["remaining"])
+            backend=row["backend"],
+            key_id=row["keyId"],
+            rewrapped=int(row["rewrapped"]),
+            remaining=int(row["remaining"]),
         )
 
 

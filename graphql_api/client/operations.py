@@ -55,7 +55,9 @@ _CHECKPOINT = "workspaceId seq headHash createdAt keyId publicKey previousSignat
 
 VIEWER = f"query Viewer {{ viewer {{ {_PRINCIPAL} }} }}"
 WORKSPACES = "query Workspaces { workspaces { id name createdAt } }"
-CREATE_WORKSPACE = "mutation CreateWorkspace($id: ID!, $name: String) { createWorkspace(id: $id, name: $name) { id name createdAt } }"
+CREATE_WORKSPACE = (
+    "mutation CreateWorkspace($id: ID!, $name: String) { createWorkspace(id: $id, name: $name) { id name createdAt } }"
+)
 SECRETS = f"""
 query Secrets($w: ID!, $first: Int, $after: String, $filter: SecretFilter) {{
   secrets(workspaceId: $w, first: $first, after: $after, filter: $filter) {{
@@ -68,7 +70,9 @@ SECRET = f"query Secret($w: ID!, $id: ID!) {{ secret(workspaceId: $w, id: $id) {
 SECRET_BY_NAME = f"query SecretByName($w: ID!, $name: String!) {{ secretByName(workspaceId: $w, name: $name) {{ {_SECRET} {_VERSIONS} }} }}"
 SECRET_VALUE = f"""
 query SecretValue($w: ID!, $id: ID!, $version: Int) {{ secretValue(workspaceId: $w, id: $id, version: $version) {{ {_VALUE} }} }}"""
-SECRET_VALUES = f"query SecretValues($w: ID!, $names: [String!]) {{ secretValues(workspaceId: $w, names: $names) {{ {_VALUE} }} }}"
+SECRET_VALUES = (
+    f"query SecretValues($w: ID!, $names: [String!]) {{ secretValues(workspaceId: $w, names: $names) {{ {_VALUE} }} }}"
+)
 SECRET_DIGESTS = """
 query SecretDigests($w: ID!, $names: [String!]) { secretDigests(workspaceId: $w, names: $names) { secretId name version digest } }"""
 CREATE_SECRET = f"""
@@ -84,7 +88,9 @@ mutation RotateSecret($w: ID!, $id: ID!, $value: String, $expected: Int) {{
 ROLLBACK_SECRET = f"""
 mutation RollbackSecret($w: ID!, $id: ID!, $to: Int!) {{ rollbackSecret(workspaceId: $w, id: $id, toVersion: $to) {{ {_SECRET} }} }}"""
 DELETE_SECRET = f"mutation DeleteSecret($w: ID!, $id: ID!) {{ deleteSecret(workspaceId: $w, id: $id) {{ {_SECRET} }} }}"
-RESTORE_SECRET = f"mutation RestoreSecret($w: ID!, $id: ID!) {{ restoreSecret(workspaceId: $w, id: $id) {{ {_SECRET} }} }}"
+RESTORE_SECRET = (
+    f"mutation RestoreSecret($w: ID!, $id: ID!) {{ restoreSecret(workspaceId: $w, id: $id) {{ {_SECRET} }} }}"
+)
 IMPORT_SECRETS = """
 mutation ImportSecrets(
   $w: ID!, $dotenv: String!, $overwrite: Boolean, $dryRun: Boolean,
@@ -119,7 +125,9 @@ query AuditIntegrityAt($w: ID!, $checkpoint: AuditCheckpointInput) {
   auditIntegrity(workspaceId: $w, checkpoint: $checkpoint) { valid checkedEvents firstInvalidEventId headHash headSeq reason }
 }"""
 AUDIT_CHECKPOINT = f"query AuditCheckpoint($w: ID!) {{ auditCheckpoint(workspaceId: $w) {{ {_CHECKPOINT} }} }}"
-AUDIT_EVENTS = f"subscription AuditEvents($w: ID!, $s: ID) {{ auditEvents(workspaceId: $w, secretId: $s) {{ {_EVENT} }} }}"
+AUDIT_EVENTS = (
+    f"subscription AuditEvents($w: ID!, $s: ID) {{ auditEvents(workspaceId: $w, secretId: $s) {{ {_EVENT} }} }}"
+)
 SECRET_CHANGES = (
     "subscription SecretChanges($w: ID!, $names: [String!]) {"
     " secretChanges(workspaceId: $w, names: $names) { secretId name action version createdAt } }"
@@ -137,10 +145,14 @@ TOKENS = f"query Tokens($p: ID!) {{ apiTokens(principalId: $p) {{ {_TOKEN} }} }}
 REVOKE_TOKEN = f"mutation RevokeToken($id: ID!) {{ revokeApiToken(id: $id) {{ {_TOKEN} }} }}"
 GRANT_ROLE = f"""
 mutation GrantRole($p: ID!, $w: ID!, $role: Role!) {{ grantRole(principalId: $p, workspaceId: $w, role: $role) {{ {_PRINCIPAL} }} }}"""
-REVOKE_ROLE = f"mutation RevokeRole($p: ID!, $w: ID!) {{ revokeRole(principalId: $p, workspaceId: $w) {{ {_PRINCIPAL} }} }}"
+REVOKE_ROLE = (
+    f"mutation RevokeRole($p: ID!, $w: ID!) {{ revokeRole(principalId: $p, workspaceId: $w) {{ {_PRINCIPAL} }} }}"
+)
 ROTATE_ENCRYPTION_KEY = """
 mutation RotateEncryptionKey($target: String) { rotateEncryptionKey(targetBackend: $target) { backend keyId rewrapped remaining } }"""
-ENCRYPTION_HEALTH = "query EncryptionHealth { encryptionHealth { currentBackend backends { name healthy keyId lastCheck error } } }"
+ENCRYPTION_HEALTH = (
+    "query EncryptionHealth { encryptionHealth { currentBackend backends { name healthy keyId lastCheck error } } }"
+)
 
 
 def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -186,9 +198,9 @@ def secrets(
     secret_type: str | None = None,
     include_inactive: bool = False,
 ) -> Operation[SecretPage]:
-    query_filter = _without_none(
-        {"nameContains": name_contains, "tags": _names(tags), "secretType": secret_type}
-    ) | {"includeInactive": include_inactive}
+    query_filter = _without_none({"nameContains": name_contains, "tags": _names(tags), "secretType": secret_type}) | {
+        "includeInactive": include_inactive
+    }
 
     def parse(data: dict[str, Any]) -> SecretPage:
         page = data["secrets"]
@@ -398,7 +410,9 @@ def revoke_role(principal_id: str, workspace: str) -> Operation[Principal]:
 
 def rotate_encryption_key(target_backend: str | None = None) -> Operation[KeyRotationProgress]:
     return Operation(
-        ROTATE_ENCRYPTION_KEY, {"target": target_backend}, lambda d: KeyRotationProgress.from_api(d["rotateEncryptionKey"])
+        ROTATE_ENCRYPTION_KEY,
+        {"target": target_backend},
+        lambda d: KeyRotationProgress.from_api(d["rotateEncryptionKey"]),
     )
 
 

@@ -143,8 +143,13 @@ class Strongroom(_Endpoints):
         """One page of metadata (keyset pagination: pass the previous page's end_cursor as `after`)."""
         return self.run(
             ops.secrets(
-                workspace, first=first, after=after, name_contains=name_contains, tags=tags,
-                secret_type=secret_type, include_inactive=include_inactive,
+                workspace,
+                first=first,
+                after=after,
+                name_contains=name_contains,
+                tags=tags,
+                secret_type=secret_type,
+                include_inactive=include_inactive,
             )
         )
 
@@ -161,8 +166,12 @@ class Strongroom(_Endpoints):
         after: str | None = None
         while True:
             page = self.secrets(
-                workspace, after=after, name_contains=name_contains, tags=tags,
-                secret_type=secret_type, include_inactive=include_inactive,
+                workspace,
+                after=after,
+                name_contains=name_contains,
+                tags=tags,
+                secret_type=secret_type,
+                include_inactive=include_inactive,
             )
             yield from page.secrets
             if not page.has_next_page:
@@ -200,8 +209,15 @@ class Strongroom(_Endpoints):
     ) -> Secret:
         return self.run(
             ops.create_secret(
-                workspace, name, value, secret_type=secret_type, usage=usage, rotation_policy=rotation_policy,
-                tags=tags, metadata=metadata, encryption_backend=encryption_backend,
+                workspace,
+                name,
+                value,
+                secret_type=secret_type,
+                usage=usage,
+                rotation_policy=rotation_policy,
+                tags=tags,
+                metadata=metadata,
+                encryption_backend=encryption_backend,
             )
         )
 
@@ -220,8 +236,14 @@ class Strongroom(_Endpoints):
         """Change what is given (None: left as it is); a new value is a new version."""
         return self.run(
             ops.update_secret(
-                workspace, id, value=value, usage=usage, tags=tags, metadata=metadata,
-                rotation_policy=rotation_policy, expected_version=expected_version,
+                workspace,
+                id,
+                value=value,
+                usage=usage,
+                tags=tags,
+                metadata=metadata,
+                rotation_policy=rotation_policy,
+                expected_version=expected_version,
             )
         )
 
@@ -253,8 +275,13 @@ class Strongroom(_Endpoints):
         """Import a .env text, all or nothing; existing names are skipped unless `overwrite`."""
         return self.run(
             ops.import_secrets(
-                workspace, dotenv, overwrite=overwrite, dry_run=dry_run, secret_type=secret_type,
-                rotation_policy=rotation_policy, tags=tags,
+                workspace,
+                dotenv,
+                overwrite=overwrite,
+                dry_run=dry_run,
+                secret_type=secret_type,
+                rotation_policy=rotation_policy,
+                tags=tags,
             )
         )
 
@@ -312,7 +339,11 @@ class Strongroom(_Endpoints):
     # -- audit and keys ---------------------------------------------------------------
 
     def workspace_audit(
-        self, workspace: str, first: int = 50, after: str | None = None, action: str | None = None,
+        self,
+        workspace: str,
+        first: int = 50,
+        after: str | None = None,
+        action: str | None = None,
         success: bool | None = None,
     ) -> tuple[list[AuditEvent], str | None, bool]:
         """One page of the workspace's trail: (events, end cursor, has next page)."""
@@ -339,8 +370,13 @@ class Strongroom(_Endpoints):
         """Changes to `workspace`'s secrets as they commit (secretChanges):
         names, actions and versions, for any role that may list secrets."""
         protocol = SubscriptionProtocol(
-            self._token, workspace, None, self.redact, self.ws_endpoint,
-            query=ops.SECRET_CHANGES, field="secretChanges",
+            self._token,
+            workspace,
+            None,
+            self.redact,
+            self.ws_endpoint,
+            query=ops.SECRET_CHANGES,
+            field="secretChanges",
             variables={"w": workspace, "names": list(names) if names is not None else None},
             parse=SecretChange.from_api,
         )

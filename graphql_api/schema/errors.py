@@ -26,20 +26,34 @@ def map_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, StrongroomError):
         return GraphQLError(
-            original.message, nodes=error.nodes, source=error.source, positions=error.positions,
-            path=error.path, extensions=original.extensions,
+            original.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions=original.extensions,
         )
     if original is None or isinstance(original, GraphQLError):
         code = (error.extensions or {}).get("code") if error.extensions else None
         return GraphQLError(
-            error.message, nodes=error.nodes, source=error.source, positions=error.positions,
-            path=error.path, extensions={"code": code if isinstance(code, str) else CLIENT_ERROR_CODE},
+            error.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": code if isinstance(code, str) else CLIENT_ERROR_CODE},
         )
     logger.error(
-        "unexpected %s at %s", type(original).__name__, ".".join(str(p) for p in error.path or ()),
+        "unexpected %s at %s",
+        type(original).__name__,
+        ".".join(str(p) for p in error.path or ()),
         exc_info=(type(original), original, original.__traceback__),
     )
     return GraphQLError(
-        INTERNAL_MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,
-        path=error.path, extensions={"code": INTERNAL_CODE},
+        INTERNAL_MESSAGE,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": INTERNAL_CODE},
     )

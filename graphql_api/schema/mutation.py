@@ -75,13 +75,17 @@ class Mutation:
     @strawberry.mutation(description="soft delete: isActive becomes false, every version kept")
     async def delete_secret(self, info: InfoT, workspace_id: strawberry.ID, id: strawberry.ID) -> types.Secret:
         await info.context.authorize(Permission.WRITE_SECRETS, workspace_id)
-        row = await info.context.services.secrets.set_active(workspace_id, parse_secret_id(id), False, info.context.actor)
+        row = await info.context.services.secrets.set_active(
+            workspace_id, parse_secret_id(id), False, info.context.actor
+        )
         return types.Secret.from_model(row)
 
     @strawberry.mutation
     async def restore_secret(self, info: InfoT, workspace_id: strawberry.ID, id: strawberry.ID) -> types.Secret:
         await info.context.authorize(Permission.WRITE_SECRETS, workspace_id)
-        row = await info.context.services.secrets.set_active(workspace_id, parse_secret_id(id), True, info.context.actor)
+        row = await info.context.services.secrets.set_active(
+            workspace_id, parse_secret_id(id), True, info.context.actor
+        )
         return types.Secret.from_model(row)
 
     @strawberry.mutation(description="permanent: every version's ciphertext and wrapped key erased (ADMIN)")
@@ -115,7 +119,9 @@ class Mutation:
         )
         return types.ImportResult.from_outcome(workspace_id, outcome)
 
-    @strawberry.mutation(description="superadmin: rewrap every data key under the current (or target) backend's newest key")
+    @strawberry.mutation(
+        description="superadmin: rewrap every data key under the current (or target) backend's newest key"
+    )
     async def rotate_encryption_key(self, info: InfoT, target_backend: str | None = None) -> types.KeyRotationResult:
         await info.context.superadmin("rotate encryption keys")
         progress = await info.context.services.key_rotation.rotate(target_backend, info.context.actor)
@@ -123,7 +129,9 @@ class Mutation:
             backend=progress.backend, key_id=progress.key_id, rewrapped=progress.rewrapped, remaining=progress.remaining
         )
 
-    @strawberry.mutation(description="superadmin: a fresh key for the named (default: current) backend, e.g. a Fernet key")
+    @strawberry.mutation(
+        description="superadmin: a fresh key for the named (default: current) backend, e.g. a Fernet key"
+    )
     async def generate_encryption_key(self, info: InfoT, backend: str | None = None) -> types.GeneratedKey:
         await info.context.superadmin("generate encryption keys")
         chosen = info.context.services.backends.for_write(backend, "backend")
@@ -168,7 +176,11 @@ class Mutation:
 
     @strawberry.mutation(description="give a principal a role in a workspace (replacing its role there)")
     async def grant_role(
-        self, info: InfoT, principal_id: strawberry.ID, workspace_id: strawberry.ID, role: Role  # type: ignore[valid-type]
+        self,
+        info: InfoT,
+        principal_id: strawberry.ID,
+        workspace_id: strawberry.ID,
+        role: Role,  # type: ignore[valid-type]
     ) -> types.Principal:
         await info.context.authorize(Permission.MANAGE_PRINCIPALS, workspace_id)
         identity = await info.context.identity()
@@ -178,11 +190,12 @@ class Mutation:
         return await principal_view(info, strawberry.ID(str(principal.id)))
 
     @strawberry.mutation(description="remove a principal's role in a workspace")
-    async def revoke_role(self, info: InfoT, principal_id: strawberry.ID, workspace_id: strawberry.ID) -> types.Principal:
+    async def revoke_role(
+        self, info: InfoT, principal_id: strawberry.ID, workspace_id: strawberry.ID
+    ) -> types.Principal:
         await info.context.authorize(Permission.MANAGE_PRINCIPALS, workspace_id)
         identity = await info.context.identity()
         principal = await info.context.services.principals.revoke(
             identity, parse_uuid(principal_id, "principalId"), workspace_id, info.context.actor
         )
         return await principal_view(info, strawberry.ID(str(principal.id)))
-

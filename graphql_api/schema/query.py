@@ -82,7 +82,10 @@ class Query:
         await info.context.authorize(Permission.READ_VALUES, workspace_id, secret_id=secret_id)
         revealed = await info.context.services.secrets.reveal(workspace_id, secret_id, version, info.context.actor)
         return types.SecretValue(
-            secret_id=strawberry.ID(str(revealed.secret_id)), name=revealed.name, version=revealed.version, value=revealed.value
+            secret_id=strawberry.ID(str(revealed.secret_id)),
+            name=revealed.name,
+            version=revealed.version,
+            value=revealed.value,
         )
 
     @strawberry.field(
@@ -114,14 +117,21 @@ class Query:
         ]
 
     @strawberry.field
-    async def rotation_due(self, info: InfoT, workspace_id: strawberry.ID, days_ahead: int | None = 7) -> list[types.Secret]:
+    async def rotation_due(
+        self, info: InfoT, workspace_id: strawberry.ID, days_ahead: int | None = 7
+    ) -> list[types.Secret]:
         await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
         rows = await info.context.services.secrets.rotation_due(workspace_id, _or(days_ahead, 7), info.context.actor)
         return [types.Secret.from_model(row) for row in rows]
 
     @strawberry.field
     async def secret_audit(
-        self, info: InfoT, workspace_id: strawberry.ID, secret_id: strawberry.ID, first: int | None = 50, after: str | None = None
+        self,
+        info: InfoT,
+        workspace_id: strawberry.ID,
+        secret_id: strawberry.ID,
+        first: int | None = 50,
+        after: str | None = None,
     ) -> types.AuditConnection:
         await info.context.authorize(Permission.READ_AUDIT, workspace_id)
         page = await info.context.services.audit_reader.page(
@@ -145,7 +155,9 @@ class Query:
         )
         return types.audit_connection(page)
 
-    @strawberry.field(description="recompute the workspace's keyed audit chain (and check a kept checkpoint against it)")
+    @strawberry.field(
+        description="recompute the workspace's keyed audit chain (and check a kept checkpoint against it)"
+    )
     async def audit_integrity(
         self, info: InfoT, workspace_id: strawberry.ID, checkpoint: types.AuditCheckpointInput | None = None
     ) -> types.AuditIntegrity:
@@ -155,13 +167,17 @@ class Query:
         return types.AuditIntegrity(
             valid=report.valid,
             checked_events=report.checked_events,
-            first_invalid_event_id=strawberry.ID(str(report.first_invalid_event_id)) if report.first_invalid_event_id else None,
+            first_invalid_event_id=strawberry.ID(str(report.first_invalid_event_id))
+            if report.first_invalid_event_id
+            else None,
             head_hash=report.head_hash,
             head_seq=report.head_seq,
             reason=report.reason,
         )
 
-    @strawberry.field(description="a signed checkpoint of the workspace's audit trail as it is now; keep it to verify later")
+    @strawberry.field(
+        description="a signed checkpoint of the workspace's audit trail as it is now; keep it to verify later"
+    )
     async def audit_checkpoint(self, info: InfoT, workspace_id: strawberry.ID) -> types.AuditCheckpoint:
         await info.context.authorize(Permission.READ_AUDIT, workspace_id)
         signed = await info.context.services.checkpoints.publish(workspace_id)

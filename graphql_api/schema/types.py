@@ -217,9 +217,14 @@ class AuditEvent:
 
 VALUE_CHANGES = frozenset(
     {
-        models.AuditAction.CREATED, models.AuditAction.UPDATED, models.AuditAction.ROTATED,
-        models.AuditAction.ROLLED_BACK, models.AuditAction.IMPORTED, models.AuditAction.DELETED,
-        models.AuditAction.RESTORED, models.AuditAction.DESTROYED,
+        models.AuditAction.CREATED,
+        models.AuditAction.UPDATED,
+        models.AuditAction.ROTATED,
+        models.AuditAction.ROLLED_BACK,
+        models.AuditAction.IMPORTED,
+        models.AuditAction.DELETED,
+        models.AuditAction.RESTORED,
+        models.AuditAction.DESTROYED,
     }
 )
 
@@ -399,7 +404,11 @@ class ImportResult:
             unchanged=outcome.unchanged,
             plan=[
                 ImportPlanEntry(
-                    name=p.name, line=p.line, action=p.action, secret_type=p.secret_type, rotation_policy=p.rotation_policy
+                    name=p.name,
+                    line=p.line,
+                    action=p.action,
+                    secret_type=p.secret_type,
+                    rotation_policy=p.rotation_policy,
                 )
                 for p in outcome.plan
             ],

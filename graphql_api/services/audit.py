@@ -237,15 +237,32 @@ def canonical_event(
 ) -> bytes:
     """The bytes chained for an event; any change to a stored field changes them."""
     return canonical_bytes(
-        str(event_id), seq, workspace_id, str(secret_id) if secret_id else None, action,
-        str(user_id) if user_id else None, ip_address, user_agent, _CANONICAL.encode(details), success,
+        str(event_id),
+        seq,
+        workspace_id,
+        str(secret_id) if secret_id else None,
+        action,
+        str(user_id) if user_id else None,
+        ip_address,
+        user_agent,
+        _CANONICAL.encode(details),
+        success,
         created_at.isoformat(timespec="microseconds"),
     )
 
 
 def canonical_bytes(
-    event_id: str, seq: int, workspace_id: str, secret_id: str | None, action: str, user_id: str | None,
-    ip_address: str | None, user_agent: str | None, details_json: str, success: bool, created_at: str,
+    event_id: str,
+    seq: int,
+    workspace_id: str,
+    secret_id: str | None,
+    action: str,
+    user_id: str | None,
+    ip_address: str | None,
+    user_agent: str | None,
+    details_json: str,
+    success: bool,
+    created_at: str,
 ) -> bytes:
     """json.dumps of the event's fields with sorted keys and no spaces, byte
     for byte (tests/services/test_audit_hash.py compares them on generated
@@ -441,8 +458,17 @@ class AuditChain:
         digest = keys.chain_hash(
             prev_hash,
             canonical_bytes(
-                id_text, seq, record.workspace_id, secret_text, record.action.value, user_text,
-                actor.ip_address, actor.user_agent, details_json, record.success, texts.created,
+                id_text,
+                seq,
+                record.workspace_id,
+                secret_text,
+                record.action.value,
+                user_text,
+                actor.ip_address,
+                actor.user_agent,
+                details_json,
+                record.success,
+                texts.created,
             ),
         )
         event = CommittedEvent(
@@ -602,7 +628,10 @@ class AuditLog:
             events = await self.chain.append([bounded(record)], connection)
         except Exception as exc:
             logger.error(
-                "audit write failed for %s in %s: %s", record.action.value, record.workspace_id, type(exc).__name__,
+                "audit write failed for %s in %s: %s",
+                record.action.value,
+                record.workspace_id,
+                type(exc).__name__,
                 exc_info=logger.isEnabledFor(logging.DEBUG),
             )
             raise AuditUnavailable(UNAVAILABLE_MESSAGE) from None
@@ -713,7 +742,8 @@ class AuditLog:
                 self.batches_split += 1
                 logger.warning(
                     "audit batch of %d requests failed (%s); retrying each request on its own",
-                    len(batch), type(exc).__name__,
+                    len(batch),
+                    type(exc).__name__,
                 )
                 await self._flush_one_by_one(batch)
             else:
@@ -746,7 +776,8 @@ class AuditLog:
     def _fail(self, waiting: _Waiting, exc: BaseException) -> None:
         logger.error(
             "audit events could not be committed (%s): %s",
-            ", ".join(sorted({r.action.value for r in waiting.records})), type(exc).__name__,
+            ", ".join(sorted({r.action.value for r in waiting.records})),
+            type(exc).__name__,
         )
         if waiting.done is not None and not waiting.done.done():
             waiting.done.set_exception(AuditUnavailable(UNAVAILABLE_MESSAGE))

@@ -170,21 +170,31 @@ class AuditReader:
                 # Every workspace starts its chain when it is created.
                 return IntegrityReport(False, 0, None, None, None, "the workspace's audit chain head is missing")
             if checkpoint is not None and checkpoint.seq > 0:
-                return IntegrityReport(False, 0, None, None, 0, "the workspace has no audit chain, but the checkpoint names one")
+                return IntegrityReport(
+                    False, 0, None, None, 0, "the workspace has no audit chain, but the checkpoint names one"
+                )
             return IntegrityReport(True, 0, None, None, 0)
         if head.head_mac != head_mac(keys, workspace_id, head.seq, head.hash):
             return IntegrityReport(False, 0, None, None, head.seq, "the chain head was altered outside Strongroom")
         if head.purge_mac != purge_mac(keys, workspace_id, head.purged_through_seq, head.purged_through_hash):
-            return IntegrityReport(False, 0, None, None, head.seq, "the retention purge point was altered outside Strongroom")
+            return IntegrityReport(
+                False, 0, None, None, head.seq, "the retention purge point was altered outside Strongroom"
+            )
         if checkpoint is not None:
             if checkpoint.seq > head.seq:
                 return IntegrityReport(
-                    False, 0, None, head.hash, head.seq,
+                    False,
+                    0,
+                    None,
+                    head.hash,
+                    head.seq,
                     f"the trail ends at event {head.seq}, before the checkpoint's event {checkpoint.seq}: "
                     "newer events were removed",
                 )
             if checkpoint.seq == head.purged_through_seq and checkpoint.head_hash != head.purged_through_hash:
-                return IntegrityReport(False, 0, None, None, head.seq, "the checkpoint's event was rewritten before it was purged")
+                return IntegrityReport(
+                    False, 0, None, None, head.seq, "the checkpoint's event was rewritten before it was purged"
+                )
         expected_prev = head.purged_through_hash
         expected_seq = head.purged_through_seq + 1
         if since is not None and since.seq > head.purged_through_seq:
@@ -192,12 +202,18 @@ class AuditReader:
             # the events after it must chain onto the hash it signed.
             if since.seq > head.seq:
                 return IntegrityReport(
-                    False, 0, None, head.hash, head.seq,
+                    False,
+                    0,
+                    None,
+                    head.hash,
+                    head.seq,
                     f"the trail ends at event {head.seq}, before the verified event {since.seq}: newer events were removed",
                 )
             expected_prev, expected_seq = since.head_hash, since.seq + 1
             if since.seq == head.seq and head.hash != since.head_hash:
-                return IntegrityReport(False, 0, None, None, head.seq, "the chain head no longer matches the verified event")
+                return IntegrityReport(
+                    False, 0, None, None, head.seq, "the chain head no longer matches the verified event"
+                )
         checked = 0
         last: SecretAudit | None = None
         while expected_seq <= head.seq:
@@ -214,30 +230,48 @@ class AuditReader:
                 checked += 1
                 if event.seq != expected_seq or event.prev_hash != expected_prev:
                     return IntegrityReport(
-                        False, checked, event.id, expected_prev if checked > 1 else None, head.seq,
+                        False,
+                        checked,
+                        event.id,
+                        expected_prev if checked > 1 else None,
+                        head.seq,
                         "an event is missing or out of order before this one",
                     )
                 if keys.chain_hash(event.prev_hash, _event_bytes(event)) != event.hash:
                     return IntegrityReport(
-                        False, checked, event.id, expected_prev if checked > 1 else None, head.seq,
+                        False,
+                        checked,
+                        event.id,
+                        expected_prev if checked > 1 else None,
+                        head.seq,
                         "this event was changed after it was written",
                     )
                 if checkpoint is not None and event.seq == checkpoint.seq and event.hash != checkpoint.head_hash:
                     return IntegrityReport(
-                        False, checked, event.id, expected_prev, head.seq,
+                        False,
+                        checked,
+                        event.id,
+                        expected_prev,
+                        head.seq,
                         "the event the checkpoint names is not the one it signed",
                     )
                 expected_prev, expected_seq, last = event.hash, event.seq + 1, event
         if head.seq != expected_seq - 1 or head.hash != expected_prev:
             # Events were removed from the end of the chain.
             return IntegrityReport(
-                False, checked, last.id if last else None, expected_prev if last else None, head.seq,
+                False,
+                checked,
+                last.id if last else None,
+                expected_prev if last else None,
+                head.seq,
                 "the newest events are missing",
             )
         reason = None
         if checkpoint is not None and checkpoint.seq < head.purged_through_seq:
             reason = "the checkpoint is older than the oldest kept event (retention); checked from there"
-        return IntegrityReport(True, checked, None, last.hash if last else head.purged_through_hash if head.seq else None, head.seq, reason)
+        return IntegrityReport(
+            True, checked, None, last.hash if last else head.purged_through_hash if head.seq else None, head.seq, reason
+        )
 
     async def upgrade_legacy_chains(self, connection: BaseDBAsyncClient, keys: DerivedKeys) -> int:
         """Re-chain trails written before the keyed chain, inside the
@@ -259,7 +293,11 @@ class AuditReader:
             events = await SecretAudit.filter(workspace_id=workspace_id).using_db(connection).order_by("seq")
             prev, expected, intact = purged_hash, purged_seq + 1, True
             for event in events:
-                if event.seq != expected or event.prev_hash != prev or legacy_chain_hash(prev, _event_bytes(event)) != event.hash:
+                if (
+                    event.seq != expected
+                    or event.prev_hash != prev
+                    or legacy_chain_hash(prev, _event_bytes(event)) != event.hash
+                ):
                     intact = False
                     break
                 prev, expected = event.hash, event.seq + 1

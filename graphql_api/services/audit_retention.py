@@ -65,11 +65,17 @@ class AuditRetention:
                     # A gap where the batch should end: not ours to paper over.
                     logger.error("audit chain of %s has no event %d; purge stopped", workspace_id, upto)
                     return purged
-                deleted = await SecretAudit.filter(workspace_id=workspace_id, seq__lte=upto).using_db(connection).delete()
-                await AuditChainHead.filter(workspace_id=workspace_id).using_db(connection).update(
-                    purged_through_seq=upto,
-                    purged_through_hash=last.hash,
-                    purge_mac=purge_mac(self._server_keys.keys, workspace_id, upto, last.hash),
+                deleted = (
+                    await SecretAudit.filter(workspace_id=workspace_id, seq__lte=upto).using_db(connection).delete()
+                )
+                await (
+                    AuditChainHead.filter(workspace_id=workspace_id)
+                    .using_db(connection)
+                    .update(
+                        purged_through_seq=upto,
+                        purged_through_hash=last.hash,
+                        purge_mac=purge_mac(self._server_keys.keys, workspace_id, upto, last.hash),
+                    )
                 )
             purged += deleted
             if upto >= boundary:

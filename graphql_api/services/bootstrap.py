@@ -42,9 +42,7 @@ async def reset_bootstrap_token(token: str | None = None) -> str:
 
     token = token or generate_token()
     async with in_transaction():
-        principal, _ = await Principal.get_or_create(
-            name=BOOTSTRAP_PRINCIPAL, defaults={"is_superadmin": True}
-        )
+        principal, _ = await Principal.get_or_create(name=BOOTSTRAP_PRINCIPAL, defaults={"is_superadmin": True})
         if not principal.is_superadmin:
             principal.is_superadmin = True
             await principal.save(update_fields=["is_superadmin"])

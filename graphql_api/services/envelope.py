@@ -64,7 +64,9 @@ class Backends:
         backend = self._backends.get(chosen)
         if backend is None:
             available = ", ".join(self.names)
-            raise BadUserInput(field_name, f"unknown or unavailable encryption backend {chosen!r} (available: {available})")
+            raise BadUserInput(
+                field_name, f"unknown or unavailable encryption backend {chosen!r} (available: {available})"
+            )
         return backend
 
     def is_local(self, name: str) -> bool:

@@ -123,7 +123,8 @@ class DotenvImporter:
         tag_list = validation.tags(list(tags), "tags")
         existing = await self._store.by_names(workspace_id, [entry.name for entry in entries])
         current_values = await self._current_values(
-            workspace_id, [existing[e.name] for e in entries if overwrite and e.name in existing and existing[e.name].is_active]
+            workspace_id,
+            [existing[e.name] for e in entries if overwrite and e.name in existing and existing[e.name].is_active],
         )
 
         plan: list[PlannedEntry] = []
@@ -156,14 +157,20 @@ class DotenvImporter:
             await self._audit.record(
                 [
                     AuditRecord(
-                        workspace_id, AuditAction.IMPORTED, actor,
+                        workspace_id,
+                        AuditAction.IMPORTED,
+                        actor,
                         details={"dry_run": True, **{a.value.lower(): n for a, n in counts.items()}},
                     )
                 ]
             )
             return ImportOutcome(
-                counts[ImportAction.CREATE], counts[ImportAction.UPDATE], counts[ImportAction.SKIP],
-                counts[ImportAction.UNCHANGED], plan, [],
+                counts[ImportAction.CREATE],
+                counts[ImportAction.UPDATE],
+                counts[ImportAction.SKIP],
+                counts[ImportAction.UNCHANGED],
+                plan,
+                [],
             )
 
         # Cryptography first, outside any transaction.
@@ -172,29 +179,45 @@ class DotenvImporter:
         for name, value, kind, policy in creates:
             secret_id = uuid4()
             backend = self._envelope.backends.for_write(None, "dotenv")
-            sealed = await self._envelope.seal(value, backend=backend, workspace_id=workspace_id, secret_id=secret_id, version=1)
+            sealed = await self._envelope.seal(
+                value, backend=backend, workspace_id=workspace_id, secret_id=secret_id, version=1
+            )
             new_rows.append(
                 NewSecretRow(
-                    id=secret_id, workspace_id=workspace_id, name=name, secret_type=kind, rotation_policy=policy,
-                    rotation_due_at=due_date(policy, now), sealed=sealed, tags=tag_list,
+                    id=secret_id,
+                    workspace_id=workspace_id,
+                    name=name,
+                    secret_type=kind,
+                    rotation_policy=policy,
+                    rotation_due_at=due_date(policy, now),
+                    sealed=sealed,
+                    tags=tag_list,
                 )
             )
         version_rows: list[NewVersionRow] = []
         for found, value in updates:
             backend = self._envelope.backends.for_write(found.encryption_backend, "dotenv")
             number = found.last_version + 1
-            sealed = await self._envelope.seal(value, backend=backend, workspace_id=workspace_id, secret_id=found.id, version=number)
+            sealed = await self._envelope.seal(
+                value, backend=backend, workspace_id=workspace_id, secret_id=found.id, version=number
+            )
             version_rows.append(NewVersionRow(found.id, number, sealed, due_date(found.rotation_policy, now)))
 
         records = [
             AuditRecord(
-                workspace_id, AuditAction.IMPORTED, actor, row.id,
+                workspace_id,
+                AuditAction.IMPORTED,
+                actor,
+                row.id,
                 details={"name": row.name, "version": 1, "outcome": "created", "secret_type": row.secret_type.value},
             )
             for row in new_rows
         ] + [
             AuditRecord(
-                workspace_id, AuditAction.IMPORTED, actor, row.secret_id,
+                workspace_id,
+                AuditAction.IMPORTED,
+                actor,
+                row.secret_id,
                 details={"name": found.name, "version": row.version, "outcome": "updated"},
             )
             for (found, _value), row in zip(updates, version_rows, strict=True)
@@ -217,8 +240,11 @@ class DotenvImporter:
             if self._statistics is not None:
                 await self._statistics.after_bulk_change(len(new_rows) + len(version_rows))
         return ImportOutcome(
-            counts[ImportAction.CREATE], counts[ImportAction.UPDATE], counts[ImportAction.SKIP],
-            counts[ImportAction.UNCHANGED], plan,
+            counts[ImportAction.CREATE],
+            counts[ImportAction.UPDATE],
+            counts[ImportAction.SKIP],
+            counts[ImportAction.UNCHANGED],
+            plan,
             [row.id for row in new_rows] + [row.secret_id for row in version_rows],
         )
 

@@ -99,11 +99,17 @@ class KeyRotationService:
                     await target.rotate_key()
                     key_id = await target.current_key_id()
                 except Exception as exc:
-                    raise BackendUnavailable(f"encryption backend {target.name!r} could not rotate its key: {_reason(exc)}") from None
+                    raise BackendUnavailable(
+                        f"encryption backend {target.name!r} could not rotate its key: {_reason(exc)}"
+                    ) from None
                 now = self._now()
                 job = await KeyRotationJob.create(
-                    target_backend=target.name, target_key_id=key_id, status=KeyRotationStatus.RUNNING,
-                    started_by_user_id=actor.user_id, started_at=now, updated_at=now,
+                    target_backend=target.name,
+                    target_key_id=key_id,
+                    status=KeyRotationStatus.RUNNING,
+                    started_by_user_id=actor.user_id,
+                    started_at=now,
+                    updated_at=now,
                 )
             elif job.status is KeyRotationStatus.FAILED:
                 job.status, job.error = KeyRotationStatus.RUNNING, None  # type: ignore[assignment]  # nullable
@@ -149,7 +155,9 @@ class KeyRotationService:
         for other in await self._open_jobs().exclude(id=job.id):
             now = self._now()
             await KeyRotationJob.filter(id=other.id, finished_at__isnull=True).update(
-                status=KeyRotationStatus.FAILED, finished_at=now, updated_at=now,
+                status=KeyRotationStatus.FAILED,
+                finished_at=now,
+                updated_at=now,
                 error=f"superseded by key rotation {job.id} to {job.target_backend!r}",
             )
             worker = self._workers.get(other.id)
@@ -207,8 +215,10 @@ class KeyRotationService:
         """Cursor, target key, count and heartbeat, only while the job is still RUNNING."""
         job.updated_at = self._now()
         updated = await query.update(
-            last_version_id=job.last_version_id, target_key_id=job.target_key_id,
-            rewrapped=F("rewrapped") + done, updated_at=job.updated_at,
+            last_version_id=job.last_version_id,
+            target_key_id=job.target_key_id,
+            rewrapped=F("rewrapped") + done,
+            updated_at=job.updated_at,
         )
         if not updated:
             raise _JobClosed
@@ -259,7 +269,9 @@ class KeyRotationService:
         # adopt the key the rewraps now produce, and revisit rows already done.
         produced = rewrapped[-1][2]
         if produced != job.target_key_id:
-            logger.info("key rotation %s: %s now wraps with %s (was %s)", job.id, target.name, produced, job.target_key_id)
+            logger.info(
+                "key rotation %s: %s now wraps with %s (was %s)", job.id, target.name, produced, job.target_key_id
+            )
             job.target_key_id, cursor = produced, 0
         else:
             cursor = rows[-1].id
@@ -279,8 +291,10 @@ class KeyRotationService:
         now = self._now()
         job.status, job.finished_at, job.updated_at = KeyRotationStatus.COMPLETED, now, now
         async with self._audit.transaction() as connection:
-            closed = await self._running(job).using_db(connection).update(
-                status=job.status, finished_at=now, updated_at=now, target_key_id=job.target_key_id
+            closed = (
+                await self._running(job)
+                .using_db(connection)
+                .update(status=job.status, finished_at=now, updated_at=now, target_key_id=job.target_key_id)
             )
             if not closed:  # superseded meanwhile: not this job's rotation to announce
                 logger.info("key rotation %s stopped: the job is no longer running", job.id)
@@ -289,9 +303,15 @@ class KeyRotationService:
             for workspace_id in await Workspace.all().using_db(connection).values_list("id", flat=True):
                 await self._audit.append(
                     AuditRecord(
-                        str(workspace_id), AuditAction.KEY_ROTATED, actor,
-                        details={"backend": job.target_backend, "key_id": job.target_key_id,
-                                 "job_id": str(job.id), "rewrapped_total": job.rewrapped},
+                        str(workspace_id),
+                        AuditAction.KEY_ROTATED,
+                        actor,
+                        details={
+                            "backend": job.target_backend,
+                            "key_id": job.target_key_id,
+                            "job_id": str(job.id),
+                            "rewrapped_total": job.rewrapped,
+                        },
                     ),
                     connection,
                 )

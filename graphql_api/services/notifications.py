@@ -52,9 +52,16 @@ def rotation_event(
 
 def _payload(event: RotationEvent) -> dict[str, Any]:
     return {
-        "id": event.id, "kind": event.kind, "workspace_id": event.workspace_id, "secret_id": event.secret_id,
-        "secret_name": event.secret_name, "secret_type": event.secret_type, "rotation_policy": event.rotation_policy,
-        "rotation_due_at": event.rotation_due_at, "version": event.version, "occurred_at": event.occurred_at,
+        "id": event.id,
+        "kind": event.kind,
+        "workspace_id": event.workspace_id,
+        "secret_id": event.secret_id,
+        "secret_name": event.secret_name,
+        "secret_type": event.secret_type,
+        "rotation_policy": event.rotation_policy,
+        "rotation_due_at": event.rotation_due_at,
+        "version": event.version,
+        "occurred_at": event.occurred_at,
         "details": dict(event.details),
     }
 
@@ -74,8 +81,15 @@ class NotificationOutbox:
         payload = _payload(rotation_event(event_id, kind, secret, now, details))
         for name in self.notifiers:
             await RotationNotification.create(
-                event_id=event_id, notifier=name, kind=kind, workspace_id=secret.workspace_id,  # type: ignore[attr-defined]
-                secret_id=secret.id, payload=payload, created_at=now, next_attempt_at=now, using_db=connection,
+                event_id=event_id,
+                notifier=name,
+                kind=kind,
+                workspace_id=secret.workspace_id,  # type: ignore[attr-defined]
+                secret_id=secret.id,
+                payload=payload,
+                created_at=now,
+                next_attempt_at=now,
+                using_db=connection,
             )
         return event_id
 
@@ -116,16 +130,33 @@ class NotificationOutbox:
         else:
             status, retry_at = NotificationStatus.PENDING, now + min(FIRST_RETRY * 2 ** (attempts - 1), MAX_RETRY)
         async with self._audit.transaction() as connection:
-            await RotationNotification.filter(id=row.id).using_db(connection).update(
-                status=status, attempts=attempts, last_error=error, next_attempt_at=retry_at, lease_until=None,
-                delivered_at=now if error is None else None,
+            await (
+                RotationNotification.filter(id=row.id)
+                .using_db(connection)
+                .update(
+                    status=status,
+                    attempts=attempts,
+                    last_error=error,
+                    next_attempt_at=retry_at,
+                    lease_until=None,
+                    delivered_at=now if error is None else None,
+                )
             )
             await self._audit.append(
                 AuditRecord(
-                    row.workspace_id, AuditAction.ROTATION_NOTIFIED, SYSTEM_ACTOR, row.secret_id,
+                    row.workspace_id,
+                    AuditAction.ROTATION_NOTIFIED,
+                    SYSTEM_ACTOR,
+                    row.secret_id,
                     success=error is None,
-                    details={"notifier": row.notifier, "event": row.kind, "event_id": str(row.event_id),
-                             "attempt": attempts, "outcome": status.value, "error": error},
+                    details={
+                        "notifier": row.notifier,
+                        "event": row.kind,
+                        "event_id": str(row.event_id),
+                        "attempt": attempts,
+                        "outcome": status.value,
+                        "error": error,
+                    },
                 ),
                 connection,
             )
@@ -142,4 +173,3 @@ class NotificationOutbox:
                     await close()
                 except Exception as exc:
                     logger.error("notifier %s failed to close: %s", notifier.name, type(exc).__name__)
-

@@ -151,7 +151,10 @@ class PrincipalService:
                 principal = await Principal.create(name=qualified, is_superadmin=superadmin, using_db=connection)
                 for binding in bindings:
                     await RoleBinding.create(
-                        principal_id=principal.id, workspace_id=binding.workspace_id, role=binding.role, using_db=connection
+                        principal_id=principal.id,
+                        workspace_id=binding.workspace_id,
+                        role=binding.role,
+                        using_db=connection,
                     )
                 for workspace_id in workspace_ids or [DEFAULT_WORKSPACE]:
                     await self._audit.append(
@@ -312,13 +315,17 @@ class PrincipalService:
             )
             previous = binding.role.value if binding else None
             if binding is None:
-                await RoleBinding.create(principal_id=principal.id, workspace_id=workspace_id, role=role, using_db=connection)
+                await RoleBinding.create(
+                    principal_id=principal.id, workspace_id=workspace_id, role=role, using_db=connection
+                )
             else:
                 binding.role = role
                 await binding.save(using_db=connection, update_fields=["role"])
             await self._audit.append(
                 AuditRecord(
-                    workspace_id, AuditAction.ROLE_GRANTED, actor,
+                    workspace_id,
+                    AuditAction.ROLE_GRANTED,
+                    actor,
                     details={"principal_id": str(principal.id), "role": role.value, "previous_role": previous},
                 ),
                 connection,
@@ -339,7 +346,9 @@ class PrincipalService:
                 await RoleBinding.filter(id=binding.id).using_db(connection).delete()
                 await self._audit.append(
                     AuditRecord(
-                        workspace_id, AuditAction.ROLE_REVOKED, actor,
+                        workspace_id,
+                        AuditAction.ROLE_REVOKED,
+                        actor,
                         details={"principal_id": str(principal.id), "role": binding.role.value},
                     ),
                     connection,

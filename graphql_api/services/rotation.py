@@ -80,12 +80,17 @@ class RotationService:
         if not secret.is_active:
             raise Conflict(f"secret {secret_id} is deleted; restore it first")
         if secret.pending_version is not None:
-            raise Conflict(f"secret {secret_id} has a rotation in progress (version {secret.pending_version} is pending)")
+            raise Conflict(
+                f"secret {secret_id} has a rotation in progress (version {secret.pending_version} is pending)"
+            )
         if expected_version is not None and expected_version != secret.current_version:
             raise Conflict(f"expectedVersion is {expected_version} but the current version is {secret.current_version}")
         request = GenerationRequest(
-            workspace_id=workspace_id, secret_id=str(secret.id), name=secret.name or "",
-            secret_type=secret.secret_type.value, metadata=secret.metadata or {},
+            workspace_id=workspace_id,
+            secret_id=str(secret.id),
+            name=secret.name or "",
+            secret_type=secret.secret_type.value,
+            metadata=secret.metadata or {},
         )
         try:
             value = await generator.generate(request)
@@ -121,13 +126,20 @@ class RotationService:
             locked.last_version = version
             locked.pending_version = version
             await self._secrets.write_version(locked, version, sealed, actor, self._now(), connection)
-            await SecretVersion.filter(secret_id=locked.id, version=version).using_db(connection).update(
-                state=VersionState.PENDING
+            await (
+                SecretVersion.filter(secret_id=locked.id, version=version)
+                .using_db(connection)
+                .update(state=VersionState.PENDING)
             )
             await locked.save(using_db=connection, update_fields=["last_version", "pending_version"])
             await self._audit.append(
-                AuditRecord(workspace_id, AuditAction.ROTATED, actor, locked.id,
-                            details={"name": locked.name, "version": version, "phase": "staged", "generator": generator.name}),
+                AuditRecord(
+                    workspace_id,
+                    AuditAction.ROTATED,
+                    actor,
+                    locked.id,
+                    details={"name": locked.name, "version": version, "phase": "staged", "generator": generator.name},
+                ),
                 connection,
             )
         try:
@@ -162,13 +174,25 @@ class RotationService:
             await locked.save(using_db=connection)
             why = reason or ("a newer version was written meanwhile" if superseded else None)
             await self._audit.append(
-                AuditRecord(workspace_id, AuditAction.ROTATED, actor, locked.id, success=promote,
-                            details={"name": locked.name, "version": version,
-                                     "phase": "promoted" if promote else "failed", "reason": why}),
+                AuditRecord(
+                    workspace_id,
+                    AuditAction.ROTATED,
+                    actor,
+                    locked.id,
+                    success=promote,
+                    details={
+                        "name": locked.name,
+                        "version": version,
+                        "phase": "promoted" if promote else "failed",
+                        "reason": why,
+                    },
+                ),
                 connection,
             )
             await self.outbox.enqueue(
-                "rotated" if promote else "rotation_failed", locked, connection,
+                "rotated" if promote else "rotation_failed",
+                locked,
+                connection,
                 {"version": version, "reason": why} if not promote else {"version": version},
             )
         return locked
@@ -179,8 +203,11 @@ class RotationService:
         now = self._now()
         due = (
             await Secret.filter(
-                is_active=True, destroyed_at=None, rotation_due_at__lte=now,
-                rotation_notified_at=None, pending_version=None,
+                is_active=True,
+                destroyed_at=None,
+                rotation_due_at__lte=now,
+                rotation_notified_at=None,
+                pending_version=None,
             )
             .order_by("rotation_due_at")
             .limit(SCHEDULER_BATCH)
@@ -208,8 +235,10 @@ class RotationService:
         except (BadUserInput, BackendUnavailable) as exc:
             # Cannot rotate this cycle (bad generator options, backend down): say so once.
             async with self._audit.transaction() as connection:
-                claimed = await Secret.filter(id=secret.id, rotation_notified_at=None).using_db(connection).update(
-                    rotation_notified_at=self._now()
+                claimed = (
+                    await Secret.filter(id=secret.id, rotation_notified_at=None)
+                    .using_db(connection)
+                    .update(rotation_notified_at=self._now())
                 )
                 if claimed:
                     await self.outbox.enqueue("rotation_failed", secret, connection, {"reason": exc.message[:200]})
@@ -218,16 +247,24 @@ class RotationService:
 
     async def _claim_due(self, secret: Secret, now: datetime) -> bool:
         async with self._audit.transaction() as connection:
-            claimed = await Secret.filter(
-                id=secret.id, rotation_notified_at=None, rotation_due_at__lte=now
-            ).using_db(connection).update(rotation_notified_at=now)
+            claimed = (
+                await Secret.filter(id=secret.id, rotation_notified_at=None, rotation_due_at__lte=now)
+                .using_db(connection)
+                .update(rotation_notified_at=now)
+            )
             if not claimed:
                 return False
             await self._audit.append(
                 AuditRecord(
-                    secret.workspace_id, AuditAction.ROTATION_DUE, SYSTEM_ACTOR, secret.id,  # type: ignore[attr-defined]
-                    details={"name": secret.name, "due_at": secret.rotation_due_at.isoformat() if secret.rotation_due_at else None,
-                             "notifiers": sorted(self.outbox.notifiers)},
+                    secret.workspace_id,
+                    AuditAction.ROTATION_DUE,
+                    SYSTEM_ACTOR,
+                    secret.id,  # type: ignore[attr-defined]
+                    details={
+                        "name": secret.name,
+                        "due_at": secret.rotation_due_at.isoformat() if secret.rotation_due_at else None,
+                        "notifiers": sorted(self.outbox.notifiers),
+                    },
                 ),
                 connection,
             )

@@ -110,7 +110,9 @@ class SecretReader:
     async def view_by_name(self, workspace_id: str, name: str, actor: Actor) -> Secret | None:
         validation.secret_name(name, "name")
         secret = await Secret.get_or_none(workspace_id=workspace_id, name=name, destroyed_at=None)
-        await self._record_view(workspace_id, secret.id if secret else None, actor, name if secret else None, found=secret is not None)
+        await self._record_view(
+            workspace_id, secret.id if secret else None, actor, name if secret else None, found=secret is not None
+        )
         return secret
 
     async def record_versions_viewed(self, secrets: Sequence[tuple[str, UUID]], actor: Actor) -> None:
@@ -126,7 +128,16 @@ class SecretReader:
     ) -> None:
         details: dict[str, object] = {"name": name} if name else {}
         await self._audit.record(
-            [AuditRecord(workspace_id, AuditAction.VIEWED, actor, secret_id, success=found and secret_id is not None, details=details)]
+            [
+                AuditRecord(
+                    workspace_id,
+                    AuditAction.VIEWED,
+                    actor,
+                    secret_id,
+                    success=found and secret_id is not None,
+                    details=details,
+                )
+            ]
         )
 
     async def require(self, workspace_id: str, secret_id: UUID) -> Secret:
@@ -147,7 +158,9 @@ class SecretReader:
         if after is not None:
             query = query.filter(name__gt=decode_cursor(after))
         rows = await query.order_by("name").limit(first + 1)
-        page = SecretPage(secrets=rows[:first], has_next_page=len(rows) > first, workspace_id=workspace_id, filter=filter)
+        page = SecretPage(
+            secrets=rows[:first], has_next_page=len(rows) > first, workspace_id=workspace_id, filter=filter
+        )
         await self._audit.record(
             [AuditRecord(workspace_id, AuditAction.LISTED, actor, details={"returned": len(page.secrets)})]
         )
@@ -188,25 +201,22 @@ class SecretReader:
         if not 0 <= days_ahead <= MAX_DAYS_AHEAD:
             raise BadUserInput("daysAhead", f"must be between 0 and {MAX_DAYS_AHEAD}")
         horizon = self._now() + timedelta(days=days_ahead)
-        rows = (
-            await Secret.filter(
-                workspace_id=workspace_id, destroyed_at=None, is_active=True, rotation_due_at__lte=horizon
-            )
-            .order_by("rotation_due_at", "name")
-        )
+        rows = await Secret.filter(
+            workspace_id=workspace_id, destroyed_at=None, is_active=True, rotation_due_at__lte=horizon
+        ).order_by("rotation_due_at", "name")
         await self._audit.record(
             [
                 AuditRecord(
-                    workspace_id, AuditAction.LISTED, actor,
+                    workspace_id,
+                    AuditAction.LISTED,
+                    actor,
                     details={"view": "rotationDue", "days_ahead": days_ahead, "returned": len(rows)},
                 )
             ]
         )
         return rows
 
-    async def reveal(
-        self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor
-    ) -> RevealedValue:
+    async def reveal(self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor) -> RevealedValue:
         """One value, returned only once its ACCESSED event has committed.
 
         A read that fails after authorization is recorded too (success false).
@@ -249,7 +259,15 @@ class SecretReader:
             await self._record_failed_read(workspace_id, secret_id, version, actor, exc)
             raise
         await self._audit.record(
-            [AuditRecord(workspace_id, AuditAction.ACCESSED, actor, secret_id, details={"name": loaded.name, "version": number})]
+            [
+                AuditRecord(
+                    workspace_id,
+                    AuditAction.ACCESSED,
+                    actor,
+                    secret_id,
+                    details={"name": loaded.name, "version": number},
+                )
+            ]
         )
         return RevealedValue(secret_id, loaded.name or "", number, value)
 
@@ -269,9 +287,9 @@ class SecretReader:
         (`column` IN keys; every secret of the workspace when keys is None),
         ordered by name."""
         dialect = self._sql.dialect
-        chunks: list[list[object]] = [[]] if keys is None else [
-            list(keys[start : start + 500]) for start in range(0, len(keys), 500)
-        ]
+        chunks: list[list[object]] = (
+            [[]] if keys is None else [list(keys[start : start + 500]) for start in range(0, len(keys), 500)]
+        )
         found: list[tuple[UUID, LoadedVersion]] = []
         for chunk in chunks:
             where = 's."workspace_id" = ? AND s."destroyed_at" IS NULL'
@@ -280,7 +298,7 @@ class SecretReader:
             if keys is not None:
                 if not chunk:
                     continue
-                where += f' AND {column} IN ({", ".join("?" for _ in chunk)})'
+                where += f" AND {column} IN ({', '.join('?' for _ in chunk)})"
             params: list[object] = [workspace_id, *([dialect.bool_param(True)] if active_only else []), *chunk]
             rows = await self._sql.read(
                 'SELECT s."id", s."name", s."is_active", s."current_version", v."version", v."ciphertext",'
@@ -323,7 +341,9 @@ class SecretReader:
         found = [(s.id, s.name or "", s.current_version, digest(values[s.id])) for s in secrets if s.id in values]
         await self._audit.record(
             [
-                AuditRecord(workspace_id, AuditAction.COMPARED, actor, secret_id, details={"name": name, "version": version})
+                AuditRecord(
+                    workspace_id, AuditAction.COMPARED, actor, secret_id, details={"name": name, "version": version}
+                )
                 for secret_id, name, version, _ in found
             ]
         )
@@ -333,7 +353,11 @@ class SecretReader:
         self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor, error: StrongroomError
     ) -> None:
         record = AuditRecord(
-            workspace_id, AuditAction.ACCESSED, actor, secret_id, success=False,
+            workspace_id,
+            AuditAction.ACCESSED,
+            actor,
+            secret_id,
+            success=False,
             details={"version": version, "error": error.code},
         )
         try:
@@ -341,9 +365,7 @@ class SecretReader:
         except AuditUnavailable:
             logger.error("could not record a failed read in %s", workspace_id)
 
-    async def reveal_many(
-        self, workspace_id: str, names: Sequence[str] | None, actor: Actor
-    ) -> list[RevealedValue]:
+    async def reveal_many(self, workspace_id: str, names: Sequence[str] | None, actor: Actor) -> list[RevealedValue]:
         """Active secrets' current values, all audited in one batch; a bulk
         read that fails (a name missing, a backend down) is recorded too."""
         try:
@@ -361,9 +383,7 @@ class SecretReader:
                 logger.error("could not record a failed bulk read in %s", workspace_id)
             raise
 
-    async def _reveal_many(
-        self, workspace_id: str, names: Sequence[str] | None, actor: Actor
-    ) -> list[RevealedValue]:
+    async def _reveal_many(self, workspace_id: str, names: Sequence[str] | None, actor: Actor) -> list[RevealedValue]:
         wanted: list[str] | None = None
         if names is not None:
             wanted = list(dict.fromkeys(validation.secret_name(n, f"names[{i}]") for i, n in enumerate(names)))
@@ -373,13 +393,18 @@ class SecretReader:
             if missing:
                 raise _MissingNames(workspace_id, missing)
         revealed = [
-            RevealedValue(secret_id, loaded.name or "", loaded.current_version, await self._open(workspace_id, secret_id, loaded))
+            RevealedValue(
+                secret_id, loaded.name or "", loaded.current_version, await self._open(workspace_id, secret_id, loaded)
+            )
             for secret_id, loaded in rows
         ]
         await self._audit.record(
             [
                 AuditRecord(
-                    workspace_id, AuditAction.ACCESSED, actor, item.secret_id,
+                    workspace_id,
+                    AuditAction.ACCESSED,
+                    actor,
+                    item.secret_id,
                     details={"name": item.name, "version": item.version, "bulk": True},
                 )
                 for item in revealed

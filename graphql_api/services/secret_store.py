@@ -108,7 +108,10 @@ def insert_statements(
         ]
         for r in rows
     ]
-    statements = [(_INSERT_SECRET, secrets), (_INSERT_VERSION, version_values([(r.id, 1, r.sealed) for r in rows], actor_id, now, dialect))]
+    statements = [
+        (_INSERT_SECRET, secrets),
+        (_INSERT_VERSION, version_values([(r.id, 1, r.sealed) for r in rows], actor_id, now, dialect)),
+    ]
     tags = [[dialect.uuid_param(r.id), r.workspace_id, tag] for r in rows for tag in r.tags]
     if tags:
         statements.append((_INSERT_TAG, tags))
@@ -268,8 +271,14 @@ class KeyStore:
             assert secret_id is not None
             found.append(
                 WrappedVersion(
-                    id=int(row[0]), version=int(row[1]), secret_id=secret_id, workspace_id=str(row[3]),
-                    secret_backend=str(row[4]), wrapped_key=bytes(row[5]), backend=str(row[6]), key_id=str(row[7]),
+                    id=int(row[0]),
+                    version=int(row[1]),
+                    secret_id=secret_id,
+                    workspace_id=str(row[3]),
+                    secret_backend=str(row[4]),
+                    wrapped_key=bytes(row[5]),
+                    backend=str(row[6]),
+                    key_id=str(row[7]),
                 )
             )
         return found
@@ -302,7 +311,7 @@ class KeyStore:
                 params += [old.id, wrapped, old.key_id, key_id]
             count, _rows = await connection.execute_query(
                 f'UPDATE "secret_version" AS v SET "wrapped_key" = u.w, "backend" = ${len(params) + 1}, "key_id" = u.k'
-                f' FROM (VALUES {values}) AS u(id, w, old_key, k)'
+                f" FROM (VALUES {values}) AS u(id, w, old_key, k)"
                 f' WHERE v."id" = u.id AND v."key_id" = u.old_key AND v."ciphertext" IS NOT NULL'
                 f' AND v."backend" = ANY(${len(params) + 2})',
                 [*params, target_backend, sorted({old.backend for old, _w, _k in rewrapped})],

@@ -83,8 +83,16 @@ class SecretService(SecretReader):
         )
         now = self._now()
         row = NewSecretRow(
-            id=secret_id, workspace_id=workspace_id, name=name, secret_type=new.secret_type, rotation_policy=policy,
-            rotation_due_at=due_date(policy, now), sealed=sealed, usage=usage, tags=tags, metadata=metadata,
+            id=secret_id,
+            workspace_id=workspace_id,
+            name=name,
+            secret_type=new.secret_type,
+            rotation_policy=policy,
+            rotation_due_at=due_date(policy, now),
+            sealed=sealed,
+            usage=usage,
+            tags=tags,
+            metadata=metadata,
         )
         # The insert and its CREATED event go through group commit: concurrent
         # creates share one transaction (a name taken meanwhile fails only its own).
@@ -102,10 +110,24 @@ class SecretService(SecretReader):
             (conflict, taken),
         )
         return SecretRecord(
-            id=secret_id, workspace_id=workspace_id, name=name, secret_type=new.secret_type, usage=usage, tags=tags,
-            metadata=metadata, rotation_policy=policy, last_rotated_at=None, rotation_due_at=row.rotation_due_at,
-            is_active=True, current_version=1, pending_version=None, encryption_backend=sealed.backend,
-            created_at=now, updated_at=now, created_by_user_id=actor.user_id, updated_by_user_id=actor.user_id,
+            id=secret_id,
+            workspace_id=workspace_id,
+            name=name,
+            secret_type=new.secret_type,
+            usage=usage,
+            tags=tags,
+            metadata=metadata,
+            rotation_policy=policy,
+            last_rotated_at=None,
+            rotation_due_at=row.rotation_due_at,
+            is_active=True,
+            current_version=1,
+            pending_version=None,
+            encryption_backend=sealed.backend,
+            created_at=now,
+            updated_at=now,
+            created_by_user_id=actor.user_id,
+            updated_by_user_id=actor.user_id,
         )
 
     async def insert_secret(
@@ -285,18 +307,24 @@ class SecretService(SecretReader):
             secret = await self.lock(workspace_id, secret_id, connection)
             name = secret.name
             now = self._now()
-            await SecretVersion.filter(secret_id=secret.id).using_db(connection).update(ciphertext=None, wrapped_key=None)
+            await (
+                SecretVersion.filter(secret_id=secret.id).using_db(connection).update(ciphertext=None, wrapped_key=None)
+            )
             await SecretTag.filter(secret_id=secret.id).using_db(connection).delete()
-            await Secret.filter(id=secret.id).using_db(connection).update(
-                name=None,
-                usage=None,
-                tags=[],
-                metadata={},
-                is_active=False,
-                rotation_due_at=None,
-                destroyed_at=now,
-                updated_at=now,
-                updated_by_user_id=actor.user_id,
+            await (
+                Secret.filter(id=secret.id)
+                .using_db(connection)
+                .update(
+                    name=None,
+                    usage=None,
+                    tags=[],
+                    metadata={},
+                    is_active=False,
+                    rotation_due_at=None,
+                    destroyed_at=now,
+                    updated_at=now,
+                    updated_by_user_id=actor.user_id,
+                )
             )
             await self._audit.append(
                 AuditRecord(

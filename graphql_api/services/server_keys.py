@@ -201,7 +201,9 @@ class ServerKeys:
             WrappedKey(ciphertext=bytes(row.wrapped_key), key_id=row.key_id), SERVER_KEY_CONTEXT
         )
         wrapped = await target.wrap(master, SERVER_KEY_CONTEXT)
-        await ServerKey.filter(id=SERVER_KEY_ID).using_db(connection).update(
-            backend=target.name, key_id=wrapped.key_id, wrapped_key=wrapped.ciphertext
+        await (
+            ServerKey.filter(id=SERVER_KEY_ID)
+            .using_db(connection)
+            .update(backend=target.name, key_id=wrapped.key_id, wrapped_key=wrapped.ciphertext)
         )
         return True

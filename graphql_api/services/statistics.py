@@ -34,7 +34,10 @@ class StatisticsService:
 
         async def grouped(column: str) -> dict[str, int]:
             rows = await live.annotate(n=Count("id")).group_by(column).values(column, "n")
-            return {str(getattr(row[column], "value", row[column])): row["n"] for row in sorted(rows, key=lambda r: str(r[column]))}
+            return {
+                str(getattr(row[column], "value", row[column])): row["n"]
+                for row in sorted(rows, key=lambda r: str(r[column]))
+            }
 
         accesses = SecretAudit.filter(
             workspace_id=workspace_id, action=AuditAction.ACCESSED, created_at__gte=now - timedelta(days=1)

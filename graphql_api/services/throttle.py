@@ -51,9 +51,7 @@ class FailureThrottle:
             return
         if len(self._recent(address)) >= self._limit:
             seconds = int(self._window.total_seconds())
-            raise RateLimited(
-                f"too many failed authentications from this address; try again within {seconds} seconds"
-            )
+            raise RateLimited(f"too many failed authentications from this address; try again within {seconds} seconds")
 
     def record_failure(self, address: str | None) -> None:
         if address is None:

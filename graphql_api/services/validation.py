@@ -102,7 +102,8 @@ def metadata(value: Any, field: str = "input.metadata") -> dict[str, Any]:
         raise BadUserInput(field, "must be plain JSON") from None
     if not _exact_json(value, 0):
         raise BadUserInput(
-            field, f"numbers must be finite, integers within ±2^53 (what JSON keeps exactly), nesting at most {MAX_METADATA_DEPTH}"
+            field,
+            f"numbers must be finite, integers within ±2^53 (what JSON keeps exactly), nesting at most {MAX_METADATA_DEPTH}",
         )
     if size > MAX_METADATA_BYTES:
         raise BadUserInput(field, f"is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")

@@ -133,9 +133,7 @@ class Services:
         if not bootstrap_admin:
             await self.workspaces.ensure_default()
             return None
-        return await bootstrap(
-            self.workspaces, settings.bootstrap_token.reveal() if settings.bootstrap_token else None
-        )
+        return await bootstrap(self.workspaces, settings.bootstrap_token.reveal() if settings.bootstrap_token else None)
 
     async def _warn_of_an_older_trail(self, connection: object, keys: object) -> None:
         """A new server key over an existing audit trail: its events cannot be
@@ -255,9 +253,7 @@ def build_services(
     )
     envelope = Envelope(
         backends,
-        DataKeyCache(
-            frozenset(settings.dek_cache_backends), settings.dek_cache_seconds, settings.dek_cache_uses
-        ),
+        DataKeyCache(frozenset(settings.dek_cache_backends), settings.dek_cache_seconds, settings.dek_cache_uses),
     )
     secrets = SecretService(
         envelope=envelope, audit=audit, default_rotation_days=settings.rotation_days, now=now, sql=sql
@@ -323,7 +319,11 @@ def build_services(
         authorizer=authorizer,
         authority=authority,
         values=ValueReader(
-            sql=sql, authenticator=authenticator, authorizer=authorizer, denials=denials, secrets=secrets,
+            sql=sql,
+            authenticator=authenticator,
+            authorizer=authorizer,
+            denials=denials,
+            secrets=secrets,
             cache=read_cache if not settings.is_sqlite else None,
         ),
         read_cache=read_cache,

@@ -91,9 +91,7 @@ class FernetBackend:
             ) from None
         digest, data_key = payload[:_DIGEST_SIZE], payload[_DIGEST_SIZE:]
         if not hmac.compare_digest(digest, context_digest(context)):
-            raise KeyUnavailable(
-                f"data key wrapped by fernet key {wrapped.key_id} belongs to another secret"
-            )
+            raise KeyUnavailable(f"data key wrapped by fernet key {wrapped.key_id} belongs to another secret")
         return data_key
 
     async def current_key_id(self) -> str:
@@ -203,7 +201,9 @@ def register_encryption_backends(config: PluginConfig) -> Iterable[FernetBackend
         configured = [k.strip() for k in config.environ["SECRET_ENCRYPTION_KEY"].split(",")]
     if configured:
         return [FernetBackend(configured)]
-    chosen = settings.encryption_backend if settings is not None else config.environ.get("SECRET_ENCRYPTION_BACKEND", NAME)
+    chosen = (
+        settings.encryption_backend if settings is not None else config.environ.get("SECRET_ENCRYPTION_BACKEND", NAME)
+    )
     if chosen != NAME and not (config.data_dir / KEYRING_FILE).exists():
         # Without a configured key, Fernet exists only as the development
         # default: do not litter a data directory with a key nobody asked for.

@@ -51,7 +51,9 @@ class Live:
         cwd: Path | None = None,
         timeout: float = 60.0,
     ) -> subprocess.CompletedProcess[str]:
-        return run(args, env=env if env is not None else self.env(token), input=input, cwd=cwd or self.cwd, timeout=timeout)
+        return run(
+            args, env=env if env is not None else self.env(token), input=input, cwd=cwd or self.cwd, timeout=timeout
+        )
 
 
 def run(

@@ -37,12 +37,38 @@ COMMANDS = list(_paths(typer.main.get_command(app)))
 def test_the_command_tree_is_the_documented_one() -> None:
     names = {" ".join(p) for p in COMMANDS}
     assert names >= {
-        "serve", "migrate", "schema", "run", "import", "export", "diff",
-        "secrets list", "secrets get", "secrets set", "secrets rotate", "secrets rollback", "secrets delete",
-        "secrets restore", "secrets history", "audit tail", "audit verify", "audit checkpoint",
-        "keys generate", "keys rotate", "keys health", "token bootstrap", "token create", "token list",
-        "token revoke", "principal create", "principal list", "role grant", "role revoke",
-        "workspace list", "workspace create", "rotation run-once",
+        "serve",
+        "migrate",
+        "schema",
+        "run",
+        "import",
+        "export",
+        "diff",
+        "secrets list",
+        "secrets get",
+        "secrets set",
+        "secrets rotate",
+        "secrets rollback",
+        "secrets delete",
+        "secrets restore",
+        "secrets history",
+        "audit tail",
+        "audit verify",
+        "audit checkpoint",
+        "keys generate",
+        "keys rotate",
+        "keys health",
+        "token bootstrap",
+        "token create",
+        "token list",
+        "token revoke",
+        "principal create",
+        "principal list",
+        "role grant",
+        "role revoke",
+        "workspace list",
+        "workspace create",
+        "rotation run-once",
     }
 
 
@@ -95,7 +121,9 @@ def test_missing_token_names_the_variable(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_server_is_unavailable(tmp_path: Path) -> None:
-    result = run(["workspace", "list"], env=clean_environ(STRONGROOM_TOKEN=TOKEN, STRONGROOM_URL=closed_port_url()), cwd=tmp_path)
+    result = run(
+        ["workspace", "list"], env=clean_environ(STRONGROOM_TOKEN=TOKEN, STRONGROOM_URL=closed_port_url()), cwd=tmp_path
+    )
     line = one_error_line(result, "UNAVAILABLE")
     assert TOKEN not in line
 
@@ -128,7 +156,9 @@ def echo_url() -> Iterator[str]:
         server.server_close()
 
 
-def test_errors_never_carry_the_token_or_a_value_even_when_the_server_echoes_them(echo_url: str, tmp_path: Path) -> None:
+def test_errors_never_carry_the_token_or_a_value_even_when_the_server_echoes_them(
+    echo_url: str, tmp_path: Path
+) -> None:
     env = clean_environ(STRONGROOM_TOKEN=TOKEN, STRONGROOM_URL=echo_url)
     value = "sk_live_" + "v" * 20
     refused = run(["secrets", "set", "STRIPE_API_KEY", "-w", "acme"], env=env, cwd=tmp_path, input=value + "\n")

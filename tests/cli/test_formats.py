@@ -65,7 +65,12 @@ def test_any_values_round_trip(pairs: dict[str, str], fmt: FileFormat) -> None:
 
 def test_the_shell_format_is_what_a_posix_shell_reads() -> None:
     values = [(name, value) for name, value in HOSTILE if "\0" not in value]
-    script = dump(values, FileFormat.SHELL) + 'for n in ' + " ".join(n for n, _ in values) + '; do eval "printf %s \\"\\$$n\\""; printf "\\0"; done'
+    script = (
+        dump(values, FileFormat.SHELL)
+        + "for n in "
+        + " ".join(n for n, _ in values)
+        + '; do eval "printf %s \\"\\$$n\\""; printf "\\0"; done'
+    )
     out = subprocess.run(["sh", "-c", script], capture_output=True, check=True).stdout
     assert out.split(b"\0")[:-1] == [value.encode("utf-8") for _, value in values]
 
@@ -97,6 +102,11 @@ def test_the_format_follows_the_extension() -> None:
     from pathlib import Path
 
     assert [guess(Path(p)) for p in ("a.json", "a.YML", "a.yaml", "x.sh", ".env", "prod.env", "env")] == [
-        FileFormat.JSON, FileFormat.YAML, FileFormat.YAML, FileFormat.SHELL,
-        FileFormat.DOTENV, FileFormat.DOTENV, FileFormat.DOTENV,
+        FileFormat.JSON,
+        FileFormat.YAML,
+        FileFormat.YAML,
+        FileFormat.SHELL,
+        FileFormat.DOTENV,
+        FileFormat.DOTENV,
+        FileFormat.DOTENV,
     ]

@@ -53,7 +53,9 @@ def test_a_realistic_dotenv_migrates_and_the_child_sees_every_value_exactly(live
     prefixed = json.loads(ok(live.cli("run", "-w", workspace, "--prefix", "SECRET_", "--", *PRINT_ENV, cwd=here)))
     assert {name: prefixed.get("SECRET_" + name) for name in _expected()} == _expected()
 
-    only = json.loads(ok(live.cli("run", "-w", workspace, "--only", "JWT_SECRET", "--only", "PRIVATE_KEY", "--", *PRINT_ENV)))
+    only = json.loads(
+        ok(live.cli("run", "-w", workspace, "--only", "JWT_SECRET", "--only", "PRIVATE_KEY", "--", *PRINT_ENV))
+    )
     assert only["JWT_SECRET"] == _expected()["JWT_SECRET"] and "STRIPE_API_KEY" not in only
 
     # Re-import unchanged: nothing to do, no new version.
@@ -111,7 +113,9 @@ def test_pass_token_hands_the_child_url_and_token(live: Live) -> None:
 class _Child:
     """`strongroom run ...` in the background, its stdout line by line."""
 
-    def __init__(self, live: Live, args: list[str], *, env: dict[str, str] | None = None, prefix: list[str] | None = None) -> None:
+    def __init__(
+        self, live: Live, args: list[str], *, env: dict[str, str] | None = None, prefix: list[str] | None = None
+    ) -> None:
         self.process = subprocess.Popen(
             [*(prefix or []), *strongroom_command(), *args],
             cwd=live.cwd,
@@ -224,8 +228,10 @@ def _change(live: Live, workspace: str, name: str, value: str) -> float:
 def test_watch_restarts_within_2s_only_for_values_the_child_received(live: Live, children: list[_Child]) -> None:
     workspace = live.workspace()
     _two_secrets(live, workspace)
-    child = _Child(live, ["run", "-w", workspace, "--only", "APP_SECRET", "--watch", "--grace", "5", "--",
-                          sys.executable, "-c", LOOP])
+    child = _Child(
+        live,
+        ["run", "-w", workspace, "--only", "APP_SECRET", "--watch", "--grace", "5", "--", sys.executable, "-c", LOOP],
+    )
     children.append(child)
     child.expect("^start .* one$")
     _change(live, workspace, "OTHER_SECRET", "changed")  # not given to the child
@@ -243,7 +249,9 @@ def test_watch_restarts_within_2s_only_for_values_the_child_received(live: Live,
 def test_watch_with_a_reload_signal_signals_instead(live: Live, children: list[_Child]) -> None:
     workspace = live.workspace()
     _two_secrets(live, workspace)
-    child = _Child(live, ["run", "-w", workspace, "--watch", "--reload-signal", "HUP", "--", sys.executable, "-c", LOOP])
+    child = _Child(
+        live, ["run", "-w", workspace, "--watch", "--reload-signal", "HUP", "--", sys.executable, "-c", LOOP]
+    )
     children.append(child)
     child.expect("^start")
     changed_at = _change(live, workspace, "OTHER_SECRET", "new")  # received: no --only
@@ -259,9 +267,7 @@ def test_watch_works_with_a_reader_token(live: Live, children: list[_Child]) -> 
     with live.client() as client:
         reader = client.create_principal(f"reader-{workspace}", [(workspace, "READER")])
         token = client.create_token(reader.id, "ci").token
-    child = _Child(
-        live, ["run", "-w", workspace, "--watch", "--", sys.executable, "-c", LOOP], env=live.env(token)
-    )
+    child = _Child(live, ["run", "-w", workspace, "--watch", "--", sys.executable, "-c", LOOP], env=live.env(token))
     children.append(child)
     child.expect("^start")
     changed_at = _change(live, workspace, "OTHER_SECRET", "newer")
@@ -322,8 +328,9 @@ def test_as_pid_1_it_reaps_orphans_and_forwards_sigterm(live: Live, children: li
         "echo pid1=$(cat /proc/1/comm) me=$$;"
         "while true; do sleep 0.05; done"
     )
-    child = _Child(live, ["run", "-w", workspace, "--", "sh", "-c", script],
-                   prefix=["unshare", "--pid", "--fork", "--mount-proc"])
+    child = _Child(
+        live, ["run", "-w", workspace, "--", "sh", "-c", script], prefix=["unshare", "--pid", "--fork", "--mount-proc"]
+    )
     children.append(child)
     child.expect("^zombies=0$")
     child.expect("^pid1=(strongroom|python)")
@@ -369,8 +376,13 @@ def test_ctrl_c_at_a_terminal_reaches_the_command_once(live: Live) -> None:
 
     process = subprocess.Popen(
         [*strongroom_command(), "run", "-w", workspace, "--", sys.executable, "-c", counting],
-        cwd=live.cwd, env=live.env(), stdin=slave, stdout=slave, stderr=slave,
-        start_new_session=True, preexec_fn=own_terminal,  # noqa: PLW1509 - no threads in the child
+        cwd=live.cwd,
+        env=live.env(),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=own_terminal,  # noqa: PLW1509 - no threads in the child
     )
     os.close(slave)
     seen = b""

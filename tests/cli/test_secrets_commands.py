@@ -11,8 +11,11 @@ from tests.cli.conftest import Live, ok, one_error_line
 
 def test_set_get_rotate_rollback_delete_restore_history(live: Live, here: Path) -> None:
     w = live.workspace()
-    created = ok(live.cli("secrets", "set", "STRIPE_API_KEY", "-w", w, "--type", "api_key", "--tag", "payments",
-                          input="sk_first\n"))
+    created = ok(
+        live.cli(
+            "secrets", "set", "STRIPE_API_KEY", "-w", w, "--type", "api_key", "--tag", "payments", input="sk_first\n"
+        )
+    )
     assert created.strip() == "created STRIPE_API_KEY (API_KEY, version 1)"
     assert ok(live.cli("secrets", "get", "STRIPE_API_KEY", "-w", w)) == "sk_first\n"  # one line end was removed
     pem = here / "key.pem"
@@ -75,16 +78,19 @@ def test_a_profile_replaces_the_environment(live: Live, here: Path) -> None:
     ok(live.cli("--profile", str(profile), "secrets", "set", "P", "-w", w, input="v", env=env))
     assert ok(live.cli("--profile", str(profile), "secrets", "get", "P", "-w", w, env=env)) == "v\n"
     profile.chmod(0o644)
-    line = one_error_line(live.cli("--profile", str(profile), "secrets", "get", "P", "-w", w, env=env),
-                          "configuration error", 2)
+    line = one_error_line(
+        live.cli("--profile", str(profile), "secrets", "get", "P", "-w", w, env=env), "configuration error", 2
+    )
     assert "chmod 600" in line and live.token not in line
 
 
 def test_diff_compares_without_a_value(live: Live) -> None:
     staging, prod = live.workspace("acme-staging"), live.workspace("acme-prod")
     with live.client() as client:
-        for workspace, values in ((staging, {"SAME": "1", "DIFFERENT": "sk_staging_value", "STAGING_ONLY": "x"}),
-                                  (prod, {"SAME": "1", "DIFFERENT": "sk_prod_value", "PROD_ONLY": "y"})):
+        for workspace, values in (
+            (staging, {"SAME": "1", "DIFFERENT": "sk_staging_value", "STAGING_ONLY": "x"}),
+            (prod, {"SAME": "1", "DIFFERENT": "sk_prod_value", "PROD_ONLY": "y"}),
+        ):
             for name, value in values.items():
                 client.create_secret(workspace, name, value)
     out = ok(live.cli("diff", staging, prod))

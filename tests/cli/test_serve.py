@@ -32,7 +32,11 @@ def test_workers_serve_one_port_from_several_processes(tmp_path: Path) -> None:
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
         [*strongroom_command(), "serve", "--port", str(port), "--workers", "2"],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
@@ -47,7 +51,9 @@ def test_workers_serve_one_port_from_several_processes(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
                 time.sleep(0.2)
             answered = {
-                client.post("/graphql", json={"query": "{ viewer { name } }"}, headers={"authorization": f"Bearer {token}"}).json()["data"]["viewer"]["name"]
+                client.post(
+                    "/graphql", json={"query": "{ viewer { name } }"}, headers={"authorization": f"Bearer {token}"}
+                ).json()["data"]["viewer"]["name"]
                 for _ in range(10)
             }
         assert answered == {"admin"}
@@ -70,8 +76,13 @@ def test_workers_serve_one_port_from_several_processes(tmp_path: Path) -> None:
 def test_workers_are_refused_on_sqlite(tmp_path: Path, url: str) -> None:
     env = clean_environ(**({"DATABASE_URL": url} if url else {}))
     result = subprocess.run(
-        [*strongroom_command(), "serve", "--workers", "3"], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=60, check=False,
+        [*strongroom_command(), "serve", "--workers", "3"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("strongroom: configuration error: --workers: needs PostgreSQL")

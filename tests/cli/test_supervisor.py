@@ -41,8 +41,14 @@ def _later(seconds: float, action: object) -> None:
     threading.Thread(target=run, daemon=True).start()
 
 
-@pytest.mark.parametrize(("code", "status"), [("raise SystemExit(0)", 0), ("raise SystemExit(7)", 7),
-                                              ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", 128 + 9)])
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("raise SystemExit(0)", 0),
+        ("raise SystemExit(7)", 7),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", 128 + 9),
+    ],
+)
 def test_the_exit_status_is_the_childs(supervise: list[Supervisor], code: str, status: int) -> None:
     assert _start(supervise, code).wait() == status
 

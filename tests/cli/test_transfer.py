@@ -62,8 +62,23 @@ def test_dry_run_shows_the_plan_without_values_and_changes_nothing(live: Live) -
 
 def test_type_policy_and_tags_apply_to_every_entry(live: Live) -> None:
     workspace = live.workspace()
-    ok(live.cli("import", "-", "-w", workspace, "--type", "password", "--policy", "auto_30_days",
-                "--tag", "imported", "--tag", "legacy", input="A=1\nB_KEY=2\n"))
+    ok(
+        live.cli(
+            "import",
+            "-",
+            "-w",
+            workspace,
+            "--type",
+            "password",
+            "--policy",
+            "auto_30_days",
+            "--tag",
+            "imported",
+            "--tag",
+            "legacy",
+            input="A=1\nB_KEY=2\n",
+        )
+    )
     with live.client() as client:
         rows = {s.name: (s.secret_type, s.rotation_policy, sorted(s.tags)) for s in client.iter_secrets(workspace)}
     assert rows == {name: ("PASSWORD", "AUTO_30_DAYS", ["imported", "legacy"]) for name in ("A", "B_KEY")}
@@ -86,7 +101,10 @@ def test_a_large_file_goes_in_pieces_and_server_errors_keep_the_files_line_numbe
     big = here / "big.env"
     lines = [f"VAR_{i:05d}='value {i}'" for i in range(2500)]
     big.write_text("# generated\n" + "\n".join(lines) + "\n")
-    assert ok(live.cli("import", str(big), "-w", workspace, timeout=180)).strip() == "created 2500, updated 0, unchanged 0, skipped 0"
+    assert (
+        ok(live.cli("import", str(big), "-w", workspace, timeout=180)).strip()
+        == "created 2500, updated 0, unchanged 0, skipped 0"
+    )
     # Only the server knows a value is too large: its "line N" of a piece is reported as the file's line.
     lines[2100] = "VAR_02100='" + "x" * (64 * 1024 + 1) + "'"
     big.write_text("# generated\n" + "\n".join(lines) + "\n")

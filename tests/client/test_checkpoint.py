@@ -54,8 +54,13 @@ def test_a_server_signed_checkpoint_verifies_and_survives_its_file(microsecond: 
 
 @pytest.mark.parametrize(
     "change",
-    [{"seq": 41}, {"head_hash": "cd" * 32}, {"workspace_id": "acme-staging"}, {"previous_signature": None},
-     {"created_at": "2030-01-02T03:04:06+00:00"}],
+    [
+        {"seq": 41},
+        {"head_hash": "cd" * 32},
+        {"workspace_id": "acme-staging"},
+        {"previous_signature": None},
+        {"created_at": "2030-01-02T03:04:06+00:00"},
+    ],
 )
 def test_any_change_breaks_the_signature(change: dict[str, object]) -> None:
     checkpoint = _signed(datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), previous="cHJldg==")

@@ -86,7 +86,9 @@ def test_profile_by_path_and_by_name(tmp_path: Path) -> None:
     xdg = tmp_path / "xdg" / "strongroom" / "profiles"
     xdg.mkdir(parents=True)
     _profile(xdg / "ci.toml", 'url = "http://ci:8000"\n')  # no token: it comes from the environment
-    from_xdg = ClientSettings.load({"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "STRONGROOM_PROFILE": "ci", "STRONGROOM_TOKEN": TOKEN})
+    from_xdg = ClientSettings.load(
+        {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "STRONGROOM_PROFILE": "ci", "STRONGROOM_TOKEN": TOKEN}
+    )
     assert (from_xdg.url, from_xdg.token) == ("http://ci:8000", TOKEN)
 
 
@@ -131,9 +133,10 @@ def test_error_code_field_and_redaction() -> None:
         message = f"name: token {TOKEN} is not allowed"
         return _answer(None, [{"message": message, "extensions": {"code": "BAD_USER_INPUT", "field": "name"}}])
 
-    with Strongroom("http://strongroom.test", TOKEN, transport=httpx.MockTransport(echo)) as client, pytest.raises(
-        StrongroomAPIError
-    ) as raised:
+    with (
+        Strongroom("http://strongroom.test", TOKEN, transport=httpx.MockTransport(echo)) as client,
+        pytest.raises(StrongroomAPIError) as raised,
+    ):
         client.viewer()
     assert (raised.value.code, raised.value.field) == ("BAD_USER_INPUT", "name")
     assert TOKEN not in str(raised.value) + repr(raised.value) and "**********" in raised.value.message
@@ -160,9 +163,10 @@ def test_a_value_with_nul_cannot_become_an_environment_variable() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return _answer({"secretValues": [{"secretId": "s", "name": "BIN", "version": 1, "value": "a\0b"}]})
 
-    with Strongroom("http://x", TOKEN, transport=httpx.MockTransport(handler)) as client, pytest.raises(
-        ClientConfigError
-    ) as raised:
+    with (
+        Strongroom("http://x", TOKEN, transport=httpx.MockTransport(handler)) as client,
+        pytest.raises(ClientConfigError) as raised,
+    ):
         client.environment("w")
     assert raised.value.variable == "BIN" and "a\0b" not in str(raised.value)
 
@@ -177,9 +181,10 @@ def test_a_value_with_nul_cannot_become_an_environment_variable() -> None:
     ids=["refused", "bad-gateway", "not-graphql"],
 )
 def test_transport_failures_are_unavailable(respond: Any) -> None:
-    with Strongroom("http://x", TOKEN, transport=httpx.MockTransport(respond)) as client, pytest.raises(
-        StrongroomAPIError
-    ) as raised:
+    with (
+        Strongroom("http://x", TOKEN, transport=httpx.MockTransport(respond)) as client,
+        pytest.raises(StrongroomAPIError) as raised,
+    ):
         client.workspaces()
     assert raised.value.code == "UNAVAILABLE" and TOKEN not in str(raised.value)
 
@@ -198,8 +203,13 @@ def test_import_sends_every_option_and_reads_the_plan() -> None:
         )
     assert result.unchanged == 1 and result.plan[0].action == "UNCHANGED"
     assert seen[0]["variables"] == {
-        "w": "w", "dotenv": "A=1\n", "overwrite": True, "dryRun": True, "secretType": "API_KEY",
-        "rotationPolicy": "MANUAL", "tags": ["t"],
+        "w": "w",
+        "dotenv": "A=1\n",
+        "overwrite": True,
+        "dryRun": True,
+        "secretType": "API_KEY",
+        "rotationPolicy": "MANUAL",
+        "tags": ["t"],
     }
 
 

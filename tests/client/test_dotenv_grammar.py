@@ -145,8 +145,8 @@ NPM_ENV = (
     "INLINE_COMMENTS_SPACE=inline comments start with a#number sign. no space required.\n"
     "EQUAL_SIGNS=equals==\n"
     'RETAIN_INNER_QUOTES={"foo": "bar"}\n'
-    "RETAIN_INNER_QUOTES_AS_STRING='{\"foo\": \"bar\"}'\n"
-    "RETAIN_INNER_QUOTES_AS_BACKTICKS=`{\"foo\": \"bar's\"}`\n"
+    'RETAIN_INNER_QUOTES_AS_STRING=\'{"foo": "bar"}\'\n'
+    'RETAIN_INNER_QUOTES_AS_BACKTICKS=`{"foo": "bar\'s"}`\n'
     "TRIM_SPACE_FROM_UNQUOTED=    some spaced out string\n"
     "USERNAME=therealnerdybeast@example.tld\n"
     "    SPACED_KEY = parsed\n"
@@ -206,7 +206,7 @@ NPM_MULTILINE = (
     "\n"
     "MULTI_SINGLE_QUOTED='THIS\nIS\nA\nMULTILINE\nSTRING'\n"
     "\n"
-    "MULTI_BACKTICKED=`THIS\nIS\nA\n\"MULTILINE'S\"\nSTRING`\n"
+    'MULTI_BACKTICKED=`THIS\nIS\nA\n"MULTILINE\'S"\nSTRING`\n'
     "\n"
     'MULTI_PEM_DOUBLE_QUOTED="-----BEGIN PUBLIC KEY-----\n'
     "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAnNl1tL3QjKp3DZWM0T3u\n"
@@ -223,7 +223,7 @@ def test_npm_dotenv_multiline_fixture() -> None:
     assert values(NPM_MULTILINE) == {
         "MULTI_DOUBLE_QUOTED": "THIS\nIS\nA\nMULTILINE\nSTRING",
         "MULTI_SINGLE_QUOTED": "THIS\nIS\nA\nMULTILINE\nSTRING",
-        "MULTI_BACKTICKED": "THIS\nIS\nA\n\"MULTILINE'S\"\nSTRING",
+        "MULTI_BACKTICKED": 'THIS\nIS\nA\n"MULTILINE\'S"\nSTRING',
         "MULTI_PEM_DOUBLE_QUOTED": "-----BEGIN PUBLIC KEY-----\n"
         "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAnNl1tL3QjKp3DZWM0T3u\nu4QuUoobAgMBAAE=\n-----END PUBLIC KEY-----",
     }

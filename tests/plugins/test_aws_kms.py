@@ -68,8 +68,6 @@ def backend(make_backend: MakeBackend) -> AwsKmsBackend:
     return make_backend()
 
 
-
-
 def record_operations(backend: AwsKmsBackend) -> list[str]:
     """The KMS operations the backend's client sends, in order."""
     operations: list[str] = []

@@ -414,7 +414,11 @@ async def test_secret_body_and_path_never_appear_in_errors_or_logs(
     await make_notifier(receiver.url + "?token=query-token-9c1e").notify(event)  # a retry, then success
     receiver.fail_next(3, 500)
     receiver.fail_next(1, 403)
-    for url, attempts in ((receiver.url + "?token=query-token-9c1e", 3), (receiver.url, 1), (closed_port_url() + PATH, 2)):
+    for url, attempts in (
+        (receiver.url + "?token=query-token-9c1e", 3),
+        (receiver.url, 1),
+        (closed_port_url() + PATH, 2),
+    ):
         with pytest.raises(WebhookDeliveryError) as raised:
             await make_notifier(url, attempts=attempts).notify(event)
         errors.append(raised.value)

@@ -67,8 +67,6 @@ def backend(make_backend: MakeBackend) -> VaultTransitBackend:
     return make_backend()
 
 
-
-
 # -- the contract ------------------------------------------------------------
 
 

@@ -261,8 +261,13 @@ async def test_a_checkpoint_row_the_server_did_not_sign_is_no_starting_point(ser
     await SecretAudit.filter(id=events[1].id).update(user_agent="rewritten")
     head = await AuditChainHead.get(workspace_id="default")
     await AuditCheckpoint.create(
-        workspace_id="default", seq=head.seq, head_hash=head.hash, created_at=events[-1].created_at,
-        key_id=first["keyId"], previous_signature=first["signature"], signature=first["signature"],
+        workspace_id="default",
+        seq=head.seq,
+        head_hash=head.hash,
+        created_at=events[-1].created_at,
+        key_id=first["keyId"],
+        previous_signature=first["signature"],
+        signature=first["signature"],
     )
     second = (await ok(server, CHECKPOINT))["auditCheckpoint"]
     verify_signature(second)

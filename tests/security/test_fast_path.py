@@ -25,12 +25,18 @@ MISSING_ID = "00000000-0000-4000-8000-000000000000"
 PLANNED: list[tuple[str, dict[str, Any]]] = [
     ('query($id: ID!) { secretValue(workspaceId: "default", id: $id) { secretId name version value } }', {"id": "{a}"}),
     ('{ secretValue(workspaceId: "default", id: "{a}") { value __typename } }', {}),
-    ('query($w: ID!, $id: ID!) { v: secretValue(workspaceId: $w, id: $id) { x: value value name n: name } }',
-     {"w": "default", "id": "{b}"}),
-    ('query($id: ID!, $v: Int) { secretValue(workspaceId: "default", id: $id, version: $v) { version value } }',
-     {"id": "{a}", "v": 1}),
-    ('query($id: ID!, $v: Int) { secretValue(workspaceId: "default", id: $id, version: $v) { version value } }',
-     {"id": "{a}", "v": 7}),
+    (
+        "query($w: ID!, $id: ID!) { v: secretValue(workspaceId: $w, id: $id) { x: value value name n: name } }",
+        {"w": "default", "id": "{b}"},
+    ),
+    (
+        'query($id: ID!, $v: Int) { secretValue(workspaceId: "default", id: $id, version: $v) { version value } }',
+        {"id": "{a}", "v": 1},
+    ),
+    (
+        'query($id: ID!, $v: Int) { secretValue(workspaceId: "default", id: $id, version: $v) { version value } }',
+        {"id": "{a}", "v": 7},
+    ),
     ('query($id: ID!) { secretValue(workspaceId: "default", id: $id, version: null) { value } }', {"id": "{a}"}),
     ('query($id: ID!) { secretValue(workspaceId: "default", id: $id) { value } }', {"id": MISSING_ID}),
     ('query($id: ID!) { secretValue(workspaceId: "default", id: $id) { value } }', {"id": "not-a-uuid"}),
@@ -47,7 +53,7 @@ PLANNED: list[tuple[str, dict[str, Any]]] = [
     ('query($n: [String!]) { secretValues(workspaceId: "default", names: $n) { name value } }', {"n": ["A_VALUE"]}),
     ('query($n: [String!]) { secretValues(workspaceId: "default", names: $n) { name value } }', {"n": None}),
     ('query($n: [String!]) { secretValues(workspaceId: "default", names: $n) { name value } }', {}),
-    ('query($w: ID!) { secretValues(workspaceId: $w) { name } }', {"w": "nowhere"}),
+    ("query($w: ID!) { secretValues(workspaceId: $w) { name } }", {"w": "nowhere"}),
 ]
 
 # Forms the plans leave to the general executor.
@@ -75,7 +81,9 @@ def _filled(value: Any, ids: Mapping[str, str]) -> Any:
     return value
 
 
-async def _answers(server: Server, planned: bool, requests: list[tuple[str, dict[str, Any]]], token: str | None) -> list[Any]:
+async def _answers(
+    server: Server, planned: bool, requests: list[tuple[str, dict[str, Any]]], token: str | None
+) -> list[Any]:
     engine = server.app.state.engine
     engine.set_planner(plan_operation if planned else None)
     try:
@@ -104,8 +112,14 @@ async def test_plans_answer_as_the_general_executor_does(server: Server) -> None
     authenticator = server.services.authenticator
     authenticator.throttle = FailureThrottle(datetime.now, limit=1_000_000)
     requests = [(_filled(document, ids), _filled(variables, ids)) for document, variables in PLANNED]
-    callers = {"admin": ADMIN_TOKEN, "reader": reader, "viewer": viewer, "revoked": revoked,
-               "unknown": "sr_no-such-token-0123456789abcdefghijklmn", "none": None}
+    callers = {
+        "admin": ADMIN_TOKEN,
+        "reader": reader,
+        "viewer": viewer,
+        "revoked": revoked,
+        "unknown": "sr_no-such-token-0123456789abcdefghijklmn",
+        "none": None,
+    }
     for caller, token in callers.items():
         fast = await _answers(server, True, requests, token)
         general = await _answers(server, False, requests, token)
@@ -129,7 +143,10 @@ async def test_a_planned_bulk_read_is_audited_per_secret(server: Server) -> None
     document = '{ secretValues(workspaceId: "default", names: ["AUDITED_ONE", "AUDITED_TWO"]) { name } }'
     assert server.app.state.engine.prepare(document).plans
     await ok(server, document)
-    trail = await ok(server, '{ workspaceAudit(workspaceId: "default", first: 10, action: ACCESSED) '
-                             '{ edges { node { details success } } } }')
+    trail = await ok(
+        server,
+        '{ workspaceAudit(workspaceId: "default", first: 10, action: ACCESSED) '
+        "{ edges { node { details success } } } }",
+    )
     names = sorted(edge["node"]["details"]["name"] for edge in trail["workspaceAudit"]["edges"])
     assert names == ["AUDITED_ONE", "AUDITED_TWO"]

@@ -134,7 +134,9 @@ async def test_revocations_through_one_replica_end_streams_on_the_other(
             await gql(client, "mutation($t: ID!) { revokeApiToken(id: $t) { revoked } }", {"t": revoked_id})
             revoked_at = asyncio.get_running_loop().time()
             for (found, arrived), kind in zip(
-                await asyncio.gather(*(ended(s, "TOKEN_REVOKED") for s in token_streams)), ("workspace", "secret"), strict=True
+                await asyncio.gather(*(ended(s, "TOKEN_REVOKED") for s in token_streams)),
+                ("workspace", "secret"),
+                strict=True,
             ):
                 assert found == ["UNAUTHENTICATED"], kind
                 assert arrived - revoked_at < DEADLINE, (
@@ -151,7 +153,9 @@ async def test_revocations_through_one_replica_end_streams_on_the_other(
             )
             removed_at = asyncio.get_running_loop().time()
             for (found, arrived), kind in zip(
-                await asyncio.gather(*(ended(s, "ROLE_REVOKED") for s in role_streams)), ("workspace", "secret"), strict=True
+                await asyncio.gather(*(ended(s, "ROLE_REVOKED") for s in role_streams)),
+                ("workspace", "secret"),
+                strict=True,
             ):
                 assert found == ["FORBIDDEN"], kind
                 assert arrived - removed_at < DEADLINE, (

@@ -70,7 +70,10 @@ def test_canonical_event_changes_with_each_field(field: str) -> None:
 def test_chain_hash_is_an_hmac_of_prev_and_event_under_the_chain_key() -> None:
     event = canonical_event(**EVENT)
 
-    assert chain_hash(GENESIS_HASH, event) == hmac.new(KEYS.chain_key, GENESIS_HASH.encode() + event, hashlib.sha256).hexdigest()
+    assert (
+        chain_hash(GENESIS_HASH, event)
+        == hmac.new(KEYS.chain_key, GENESIS_HASH.encode() + event, hashlib.sha256).hexdigest()
+    )
     # Without the key, the plain digest a database writer could compute does not fit.
     assert chain_hash(GENESIS_HASH, event) != hashlib.sha256(GENESIS_HASH.encode() + event).hexdigest()
     assert OTHER_KEYS.chain_hash(GENESIS_HASH, event) != chain_hash(GENESIS_HASH, event)
@@ -119,9 +122,16 @@ _json = st.recursive(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    event_id=st.uuids(), seq=st.integers(1, 2**62), workspace_id=_text, secret_id=st.none() | st.uuids(),
-    action=_text, user_id=st.none() | st.uuids(), ip_address=st.none() | _text, user_agent=st.none() | _text,
-    details=st.dictionaries(_text, _json, max_size=5), success=st.booleans(),
+    event_id=st.uuids(),
+    seq=st.integers(1, 2**62),
+    workspace_id=_text,
+    secret_id=st.none() | st.uuids(),
+    action=_text,
+    user_id=st.none() | st.uuids(),
+    ip_address=st.none() | _text,
+    user_agent=st.none() | _text,
+    details=st.dictionaries(_text, _json, max_size=5),
+    success=st.booleans(),
     created_at=st.datetimes(timezones=st.just(UTC)),
 )
 def test_canonical_bytes_are_json_dumps_byte_for_byte(**event: Any) -> None:

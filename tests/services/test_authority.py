@@ -49,9 +49,19 @@ def identity(principal_id: UUID, token_hash: str, role: Role | None = Role.AUDIT
 
 def event(seq: int) -> CommittedEvent:
     return CommittedEvent(
-        id=uuid4(), seq=seq, workspace_id=WORKSPACE, secret_id=None, action=AuditAction.ACCESSED, user_id=None,
-        ip_address=None, user_agent=None, details={}, success=True, created_at=datetime.now(UTC),
-        prev_hash="0" * 64, hash=str(seq).rjust(64, "0"),
+        id=uuid4(),
+        seq=seq,
+        workspace_id=WORKSPACE,
+        secret_id=None,
+        action=AuditAction.ACCESSED,
+        user_id=None,
+        ip_address=None,
+        user_agent=None,
+        details={},
+        success=True,
+        created_at=datetime.now(UTC),
+        prev_hash="0" * 64,
+        hash=str(seq).rjust(64, "0"),
     )
 
 
@@ -70,7 +80,9 @@ def watch(tokens: Tokens) -> AuthorityWatch:
     return AuthorityWatch(tokens, lambda: datetime.now(UTC), tick_seconds=3600)  # type: ignore[arg-type]
 
 
-async def take(watch: AuthorityWatch, tokens: Tokens, bus: EventBus, principal_id: UUID, token_hash: str) -> Subscription:
+async def take(
+    watch: AuthorityWatch, tokens: Tokens, bus: EventBus, principal_id: UUID, token_hash: str
+) -> Subscription:
     held = identity(principal_id, token_hash)
     tokens.identities[token_hash] = held
     stream = bus.subscribe(WORKSPACE)
