@@ -24,17 +24,20 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from graphql_api import database
+from graphql_api.drain import Drain
 from graphql_api.execution import Engine
 from graphql_api.fast_path import plan_operation
 from graphql_api.graphiql import graphiql_asset_routes, graphiql_response
 from graphql_api.http import GraphQLHTTP
-from graphql_api.metrics import metrics_endpoint
+from graphql_api.metrics_server import MetricsListener, metrics_endpoint
+from graphql_api.request_ids import RequestIds
 from graphql_api.schema import build_schema
 from graphql_api.services.wiring import Clock, Services, build_services, utc_now
+from graphql_api.serving import check_production
 from graphql_api.settings import Settings
 from graphql_api.websocket import GraphQLWebSocket
 
-logger = logging.getLogger("strongroom")
+logger = logging.getLogger("strongroom.server")
 
 __all__ = ["Services", "build_services", "create_app"]
 
@@ -50,8 +53,24 @@ class StrongroomApp(Starlette):
 
     graphql_http: GraphQLHTTP | None = None
     graphql_ws: GraphQLWebSocket | None = None
+    drain: Drain | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Outermost: every response (errors, /metrics, /healthz) carries the id.
+        self.request_ids = RequestIds(self.dispatch)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.request_ids(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Draining (graphql_api.drain): new work refused, requests in flight counted.
+        if self.drain is not None and scope["type"] != "lifespan":
+            await self.drain.admit(scope, receive, send, self.route)
+            return
+        await self.route(scope, receive, send)
+
+    async def route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("path") == "/graphql":
             kind = scope["type"]
             if kind == "http" and self.graphql_http is not None:
@@ -99,16 +118,24 @@ def create_app(
     plugins: pluggy.PluginManager | None = None,
     migrate_on_start: bool = True,
     announce: Callable[[str], None] | None = None,
+    handle_signals: bool = False,
 ) -> Starlette:
+    """The application; `handle_signals` (when uvicorn serves it): drain on SIGTERM (graphql_api.drain)."""
+    check_production(settings)
     services = build_services(settings, now=now, plugins=plugins)
     engine = build_engine(settings)
+    engine.operation_timer = services.metrics.operation_timer
     say = announce or _print_to_stderr
+    # STRONGROOM_METRICS_ADDRESS: /metrics without a token on a listener of its own.
+    metrics_listener = MetricsListener(services, *settings.metrics_address) if settings.metrics_address else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             token = await services.open(migrate=migrate_on_start)
             await services.start_background()
+            if metrics_listener is not None:
+                await metrics_listener.start()
             if token is not None:
                 say(
                     "Created the superadmin principal 'admin'. Its API token is shown this once; "
@@ -117,17 +144,29 @@ def create_app(
             if not settings.audit_enabled:
                 logger.warning("ENABLE_SECRET_AUDIT_LOGGING=false: secret access is NOT audited (unsafe)")
             settle_garbage_collector()
+            if handle_signals:
+                drain.handle_signals()
             yield
         finally:
+            drain.restore_signals()
+            await drain.aclose()
+            if metrics_listener is not None:
+                await metrics_listener.stop()
             await services.close()
 
     graphql_http = GraphQLHTTP(services, engine, graphiql=graphiql_response if settings.graphiql_enabled else None)
     graphql_ws = GraphQLWebSocket(services, engine)
+    drain = Drain(settings.shutdown_grace_seconds)
+    drain.on_drain(graphql_ws.go_away)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
+        if drain.draining:
+            # At once, before any check: the load balancer must stop sending now.
+            draining = {"status": "draining", "reason": f"shutting down ({drain.reason})", "inFlight": drain.in_flight}
+            return JSONResponse(draining, status_code=503)
         report: dict[str, Any] = {"database": "ok", "backends": {}}
         ready = True
         try:
@@ -154,8 +193,11 @@ def create_app(
     )
     app.graphql_http = graphql_http
     app.graphql_ws = graphql_ws
+    app.drain = drain
+    app.state.drain = drain
     app.state.services = services
     app.state.engine = engine
+    app.state.metrics_listener = metrics_listener
     return app
 
 

@@ -103,6 +103,12 @@ class Context:
         return identity
 
     @property
+    def principal_id(self) -> UUID | None:
+        """The principal once authenticated (never authenticates): for log lines."""
+        identity = self._identity
+        return identity.principal_id if identity is not None else None
+
+    @property
     def actor(self) -> Actor:
         identity = self._identity
         return Actor(

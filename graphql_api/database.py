@@ -17,7 +17,7 @@ from tortoise import Tortoise
 
 from graphql_api.settings import ConfigError, Settings
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.database")
 
 MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
 APP_LABEL = "models"

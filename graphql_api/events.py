@@ -38,7 +38,7 @@ from graphql_api.services.audit import CommittedEvent
 from graphql_api.sql import Sql
 from models import AuditAction
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.events")
 
 DEFAULT_QUEUE_SIZE = 1000
 AUDIT_CHANNEL = "strongroom_audit"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,6 +344,8 @@ class Prepared:
     plans: dict[str | None, Any] = field(default_factory=dict)
     # Each operation's declared variables with their types, resolved once.
     variables: dict[str | None, VariableTypes] = field(default_factory=dict)
+    # Each operation's duration metric, `observe(seconds)` (Engine.operation_timer).
+    timers: dict[str | None, Callable[[float], None]] = field(default_factory=dict)
 
     def operation(self, name: str | None) -> OperationDefinitionNode | GraphQLError:
         if name is not None:
@@ -400,6 +402,9 @@ class Engine:
         self.shared_results = SharedResults()
         # Compiles a fast plan for a prepared operation, or None (set_planner).
         self.planner: Any = None
+        # The duration metric of an operation, resolved once per prepared
+        # document (graphql_api.metrics); the transports observe it.
+        self.operation_timer: Callable[[OperationDefinitionNode], Callable[[float], None]] | None = None
 
     def set_planner(self, planner: Any) -> None:
         """Use `planner` (None: the general executor for everything); cached
@@ -446,6 +451,11 @@ class Engine:
                 operations[definition.name.value if definition.name else None] = definition
         prepared = Prepared(document, [], literals, operations)
         prepared.variables = {name: variable_types(self.schema, op) for name, op in operations.items()}
+        if self.operation_timer is not None:
+            timer = self.operation_timer
+            prepared.timers = {
+                name: timer(op) for name, op in operations.items() if op.operation is not OperationType.SUBSCRIPTION
+            }
         if self.planner is not None:
             for name, operation in operations.items():
                 plan = self.planner(self, prepared, operation)

@@ -17,11 +17,10 @@ established for it alone.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
+from time import perf_counter
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -35,6 +34,7 @@ from graphql_api.addresses import client_address
 from graphql_api.context import Context, Credentials
 from graphql_api.errors import INTERNAL_CODE, INTERNAL_MESSAGE
 from graphql_api.execution import MAX_VARIABLE_DEPTH, Engine, Outcome
+from graphql_api.request_ids import current_request_id, new_request_id, note
 from graphql_api.services.wiring import Services
 
 logger = logging.getLogger("strongroom.http")
@@ -58,14 +58,9 @@ class RequestProblem(Exception):
         self.headers = dict(headers or {})
 
 
-_PROCESS = os.urandom(4).hex()
-_COUNTER = itertools.count(1)
-
-
 def request_id() -> str:
-    """Unique per request: a random per-process prefix and a counter (no
-    system call per request)."""
-    return f"{_PROCESS}-{next(_COUNTER):x}"
+    """The id of the request being handled (graphql_api.request_ids)."""
+    return current_request_id() or new_request_id()
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -293,6 +288,7 @@ class GraphQLHTTP:
         variables: dict[str, Any] | None,
         operation_name: str | None,
     ) -> Outcome:
+        started = perf_counter()
         engine = self.engine
         prepared = engine.prepare(query)
         selected = engine.select(prepared, operation_name, variables)
@@ -308,14 +304,20 @@ class GraphQLHTTP:
             outcome.method_not_allowed = True  # type: ignore[attr-defined]
             return outcome
         context = Context.for_operation(self.services, credentials_of(scope, self.services, rid))
-        plan = prepared.plans.get(
-            operation_name if operation_name is not None else (selected.name.value if selected.name else None)
-        )
-        if plan is not None:
-            fast = await plan.run(context, variables or {})
-            if fast is not None:
-                return fast
-        return await engine.execute(prepared, selected, variables, context)
+        note(context, selected)
+        key = operation_name if operation_name is not None else (selected.name.value if selected.name else None)
+        plan = prepared.plans.get(key)
+        try:
+            if plan is not None:
+                fast = await plan.run(context, variables or {})
+                if fast is not None:
+                    return fast
+            return await engine.execute(prepared, selected, variables, context)
+        finally:
+            # The fast path and the executor alike (graphql_api.metrics).
+            observe = prepared.timers.get(key)
+            if observe is not None:
+                observe(perf_counter() - started)
 
     async def _send(
         self,
@@ -332,7 +334,7 @@ class GraphQLHTTP:
             (b"content-length", str(len(payload)).encode()),
             (b"cache-control", b"no-store"),
             (b"x-content-type-options", b"nosniff"),
-            (b"x-request-id", rid.encode()),
+            # X-Request-Id is added by graphql_api.request_ids, on every route.
         ]
         for name, value in (extra or {}).items():
             headers.append((name.encode(), value.encode()))

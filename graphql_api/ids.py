@@ -25,16 +25,32 @@ def uuid7() -> UUID:
     """A version-7 UUID: 48 bits of Unix milliseconds, then a 12-bit counter
     (random start each millisecond, so ids of one process stay in order
     within a millisecond too), then 62 random bits."""
+    return uuid7s(1)[0]
+
+
+def uuid7s(count: int) -> list[UUID]:
+    """`count` version-7 UUIDs in increasing order, as `uuid7()` makes them
+    one by one, with one read of the random source and one lock for all (a
+    200-event audit batch spent a sixth of its chaining on making ids)."""
     global _last_ms, _sequence
-    random = int.from_bytes(os.urandom(10), "big")
+    randomness = os.urandom(10 * count)
+    ids: list[UUID] = []
     with _lock:
         now_ms = time.time_ns() // 1_000_000
-        if now_ms > _last_ms:
-            _last_ms, _sequence = now_ms, (random >> 64) & 0x7FF  # leave room to count up
-        else:
-            _sequence += 1
-            if _sequence > 0xFFF:  # more than the counter holds in one millisecond: borrow the next
-                _last_ms, _sequence = _last_ms + 1, 0
-        millis, sequence = _last_ms, _sequence
-    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | sequence << 64 | 0b10 << 62 | (random & (1 << 62) - 1)
-    return UUID(int=value)
+        for index in range(count):
+            random = int.from_bytes(randomness[10 * index : 10 * index + 10], "big")
+            if now_ms > _last_ms:
+                _last_ms, _sequence = now_ms, (random >> 64) & 0x7FF  # leave room to count up
+            else:
+                _sequence += 1
+                if _sequence > 0xFFF:  # more than the counter holds in one millisecond: borrow the next
+                    _last_ms, _sequence = _last_ms + 1, 0
+            value = (
+                (_last_ms & 0xFFFF_FFFF_FFFF) << 80
+                | 0x7 << 76
+                | _sequence << 64
+                | 0b10 << 62
+                | (random & (1 << 62) - 1)
+            )
+            ids.append(UUID(int=value))
+    return ids

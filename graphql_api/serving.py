@@ -1,33 +1,40 @@
-"""How the server process serves: uvicorn's options from Settings, and the
-application factory that worker processes import.
+"""How the server process serves: uvicorn's options from Settings, the checks
+a production start must pass, the run itself, and the application factory
+that worker processes import.
 
-`strongroom serve` (the CLI) calls `uvicorn_options(settings)` so that every
-production-relevant knob of uvicorn (proxy headers, header and websocket size
-limits, graceful shutdown) is decided here, next to the settings, rather than
-scattered through the command line.
+`strongroom serve` (the CLI) calls `check_production(settings)` and then
+`run(...)`, so that every production-relevant knob of uvicorn (proxy headers,
+header and websocket size limits, TLS, graceful shutdown) is decided here,
+next to the settings, rather than scattered through the command line. The
+drain on SIGTERM is graphql_api.drain.
 """
 
 from __future__ import annotations
 
+import signal
+import socket
+from types import FrameType
 from typing import Any
 
 from graphql_api.logs import uvicorn_log_config
-from graphql_api.settings import Settings
+from graphql_api.settings import ConfigError, Settings
 
 # The factory uvicorn imports in each worker process (`--workers N`): settings
 # are read again there from the same environment.
 APP_FACTORY = "graphql_api.serving:create_app_from_environ"
+PRODUCTION = "production"
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def create_app_from_environ() -> Any:
     from graphql_api.app import create_app
 
-    return create_app(Settings.from_environ(), migrate_on_start=False)
+    return create_app(Settings.from_environ(), migrate_on_start=False, handle_signals=True)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run`/`uvicorn.Config` (without the app)."""
-    return {
+    options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         # Never DEBUG for uvicorn: at DEBUG it logs request headers
@@ -46,8 +53,107 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # line per request costs a tenth of the read path's throughput.
         "access_log": False,
         "ws_max_size": 1 << 20,
-        "timeout_graceful_shutdown": 15,
+        # The application drains first (graphql_api.drain, within the same
+        # grace); this bounds uvicorn's own wait when a second Ctrl-C skips it.
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         # uvicorn's loggers propagate to the root handler set up by
         # graphql_api.logs.configure (level, format and scrubbing in one place).
         "log_config": uvicorn_log_config(),
     }
+    if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+        options["ssl_certfile"] = str(settings.tls_cert_file)
+        options["ssl_keyfile"] = str(settings.tls_key_file)
+    return options
+
+
+def scheme(settings: Settings) -> str:
+    return "https" if settings.tls_cert_file is not None else "http"
+
+
+def production_problems(settings: Settings) -> list[tuple[str, str]]:
+    """What STRONGROOM_ENV=production refuses, as (variable to fix, why); empty in development."""
+    if settings.environment != PRODUCTION:
+        return []
+    from plugins.builtin.fernet import KEYRING_FILE
+
+    problems: list[tuple[str, str]] = []
+    keyring = settings.data_dir / KEYRING_FILE
+    if not settings.encryption_keys and (settings.encryption_backend == "fernet" or keyring.exists()):
+        if keyring.exists():
+            problems.append(
+                (
+                    "SECRET_ENCRYPTION_KEY",
+                    f"is not set, and production refuses the generated development keyring {keyring}: "
+                    "pass its keys in SECRET_ENCRYPTION_KEY (comma-separated, first line first)",
+                )
+            )
+        else:
+            problems.append(
+                (
+                    "SECRET_ENCRYPTION_KEY",
+                    "is not set, and production refuses a generated development key: "
+                    "make one with `strongroom keys generate` and pass it in SECRET_ENCRYPTION_KEY",
+                )
+            )
+    if settings.graphiql_enabled:
+        problems.append(("STRONGROOM_GRAPHIQL", "is on, which production refuses: set STRONGROOM_GRAPHIQL=false"))
+    if settings.introspection_enabled:
+        problems.append(
+            ("STRONGROOM_INTROSPECTION", "is on, which production refuses: set STRONGROOM_INTROSPECTION=false")
+        )
+    if settings.tls_cert_file is None and not settings.trusted_proxies and not settings.allow_http:
+        problems.append(
+            (
+                "STRONGROOM_TLS_CERT_FILE",
+                "production refuses plain HTTP: serve HTTPS (STRONGROOM_TLS_CERT_FILE and STRONGROOM_TLS_KEY_FILE), "
+                "or name the TLS-terminating proxy in STRONGROOM_TRUSTED_PROXIES, or set STRONGROOM_ALLOW_HTTP=true",
+            )
+        )
+    return problems
+
+
+def check_production(settings: Settings) -> None:
+    """Raise one ConfigError (one line) for everything STRONGROOM_ENV=production refuses."""
+    problems = production_problems(settings)
+    if not problems:
+        return
+    (variable, message), others = problems[0], problems[1:]
+    if others:
+        message += "; also fix " + ", ".join(name for name, _ in others)
+    raise ConfigError(variable, f"{message} (STRONGROOM_ENV=production)")
+
+
+def run(app: Any, settings: Settings, sock: socket.socket, workers: int = 1) -> None:
+    """Serve on the bound `sock` until SIGTERM (or Ctrl-C), then drain and return.
+
+    One process serves `app`; with `workers` > 1 uvicorn's supervisor starts
+    that many processes, each building its app from APP_FACTORY and draining
+    on its own when the supervisor passes SIGTERM on.
+    """
+    import uvicorn
+
+    options = uvicorn_options(settings)
+    # uvicorn re-raises the signal it stopped on once its handlers are gone,
+    # so that the process dies of it (status -15). The drain has handled
+    # SIGTERM by then; a clean stop is status 0 to a process manager, so the
+    # re-raised signal lands here instead.
+    previous = signal.signal(signal.SIGTERM, _handled_already)
+    try:
+        if workers == 1:
+            uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+            return
+        from uvicorn.supervisors import Multiprocess
+
+        # A worker answers the supervisor's health pings only once it has
+        # imported the application: uvicorn's 5 s kills and respawns workers
+        # for ever on a busy or slow host.
+        config = uvicorn.Config(
+            APP_FACTORY, factory=True, workers=workers, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **options
+        )
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _handled_already(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM after the server has stopped: nothing is left to do."""

@@ -23,22 +23,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
+from graphql_api.client.errors import ConfigError as ConfigError  # re-exported: the one ConfigError
 from models.enums import ROTATION_DAY_CHOICES
 
 BUILTIN_BACKENDS = ("fernet", "aws_kms", "vault")
 CONFIG_FILE = "strongroom.env"
+LOG_FORMATS = ("console", "json")
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class ConfigError(Exception):
-    """Bad configuration: `variable` is the environment variable to fix."""
-
-    def __init__(self, variable: str, message: str) -> None:
-        super().__init__(f"{variable}: {message}")
-        self.variable = variable
-        self.message = message
 
 
 class Sensitive:
@@ -87,6 +80,7 @@ class Settings:
     graphiql_enabled: bool = True
     introspection_enabled: bool = True
     log_level: str = "info"
+    log_format: str = "console"
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000
@@ -101,6 +95,16 @@ class Settings:
     audit_purge_interval_seconds: int = 3600
     key_rotation_batch: int = 200
     rotation_interval_seconds: int = 60
+    # Serving (graphql_api.serving, graphql_api.drain): STRONGROOM_ENV, STRONGROOM_SHUTDOWN_GRACE,
+    # STRONGROOM_TLS_CERT_FILE / STRONGROOM_TLS_KEY_FILE, STRONGROOM_ALLOW_HTTP.
+    environment: str = "development"
+    shutdown_grace_seconds: int = 25
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    allow_http: bool = False
+    # STRONGROOM_METRICS_PUBLIC / STRONGROOM_METRICS_ADDRESS (graphql_api.metrics_server).
+    metrics_public: bool = False
+    metrics_address: tuple[str, int] | None = None
     # Every variable seen (environment over .env), for plugins that read their own.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -214,6 +218,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if log_level not in ("critical", "error", "warning", "info", "debug"):
         raise ConfigError("STRONGROOM_LOG_LEVEL", f"must be one of error, warning, info, debug (got {log_level!r})")
 
+    log_format = (text("STRONGROOM_LOG_FORMAT", "console") or "console").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError("STRONGROOM_LOG_FORMAT", f"must be console or json (got {log_format!r})")
+
     proxies: list[IpNetwork] = []
     for entry in (text("STRONGROOM_TRUSTED_PROXIES") or "").split(","):
         if not entry.strip():
@@ -265,6 +273,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         graphiql_enabled=boolean("STRONGROOM_GRAPHIQL", True),
         introspection_enabled=boolean("STRONGROOM_INTROSPECTION", True),
         log_level=log_level,
+        log_format=log_format,
         max_query_depth=integer("STRONGROOM_MAX_QUERY_DEPTH", 12, maximum=100),
         max_aliases=integer("STRONGROOM_MAX_ALIASES", 30, maximum=1000),
         max_tokens=integer("STRONGROOM_MAX_TOKENS", 5000, maximum=1_000_000),
@@ -279,8 +288,53 @@ def _parse(env: Mapping[str, str]) -> Settings:
         audit_purge_interval_seconds=integer("STRONGROOM_AUDIT_PURGE_INTERVAL", 3600, maximum=7 * 86400),
         key_rotation_batch=integer("STRONGROOM_KEY_ROTATION_BATCH", 200, maximum=10_000),
         rotation_interval_seconds=integer("STRONGROOM_ROTATION_INTERVAL", 60, maximum=86400),
+        environment=_environment(text("STRONGROOM_ENV")),
+        shutdown_grace_seconds=integer("STRONGROOM_SHUTDOWN_GRACE", 25, maximum=3600),
+        tls_cert_file=_tls_file(
+            "STRONGROOM_TLS_CERT_FILE", text("STRONGROOM_TLS_CERT_FILE"), text("STRONGROOM_TLS_KEY_FILE")
+        ),
+        tls_key_file=_tls_file(
+            "STRONGROOM_TLS_KEY_FILE", text("STRONGROOM_TLS_KEY_FILE"), text("STRONGROOM_TLS_CERT_FILE")
+        ),
+        allow_http=boolean("STRONGROOM_ALLOW_HTTP", False),
+        metrics_public=boolean("STRONGROOM_METRICS_PUBLIC", False),
+        metrics_address=listen_address("STRONGROOM_METRICS_ADDRESS", text("STRONGROOM_METRICS_ADDRESS")),
         environ=dict(env),
     )
+
+
+def listen_address(variable: str, raw: str | None) -> tuple[str, int] | None:
+    """`host:port` (`[::1]:9100` for IPv6; port 0: any free port) as (host, port)."""
+    if raw is None:
+        return None
+    host, colon, port = raw.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(variable, f"must be host:port, such as 127.0.0.1:9100 or [::1]:9100 (got {raw!r})")
+    return host, int(port)
+
+
+ENVIRONMENTS = ("development", "production")
+
+
+def _environment(raw: str | None) -> str:
+    value = (raw or "development").lower()
+    if value not in ENVIRONMENTS:
+        raise ConfigError("STRONGROOM_ENV", f"must be development or production (got {raw!r})")
+    return value
+
+
+def _tls_file(name: str, raw: str | None, other: str | None) -> Path | None:
+    """A TLS certificate or key file: both are given or neither, and it must be readable."""
+    if raw is None:
+        if other is not None:
+            pair = "STRONGROOM_TLS_KEY_FILE" if name.endswith("CERT_FILE") else "STRONGROOM_TLS_CERT_FILE"
+            raise ConfigError(name, f"must be set together with {pair}")
+        return None
+    path = Path(raw)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ConfigError(name, f"{path} is not a readable file")
+    return path
 
 
 def is_fernet_key(candidate: str) -> bool:

@@ -24,6 +24,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -32,9 +33,12 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from graphql_api.context import Context, Credentials
+from graphql_api.drain import CLOSE_CODE as GOING_AWAY
+from graphql_api.drain import CLOSE_REASON as GOING_AWAY_REASON
 from graphql_api.errors import RateLimited, StrongroomError, Unauthenticated
 from graphql_api.execution import Engine, Outcome
 from graphql_api.http import credentials_of, headers_too_large, reject_constant, request_id
+from graphql_api.request_ids import begin_operation, note
 from graphql_api.schema.errors import map_error
 from graphql_api.services.wiring import Services
 
@@ -79,6 +83,8 @@ class _Connection:
     acknowledged: bool = False
     operations: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     closed: bool = False
+    # The operations that are subscriptions (ended at once by a drain).
+    streams: set[str] = field(default_factory=set)
 
 
 def _authorization(payload: Mapping[str, Any]) -> str | None:
@@ -95,6 +101,9 @@ class GraphQLWebSocket:
     def __init__(self, services: Services, engine: Engine) -> None:
         self.services = services
         self.engine = engine
+        # Live connections, for the drain (`go_away`).
+        self._live: dict[int, _Connection] = {}
+        self.draining = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         websocket = WebSocket(scope, receive, send)
@@ -118,17 +127,40 @@ class GraphQLWebSocket:
             await websocket.close(code=4406, reason=reason)
             return
         connection = _Connection(websocket, dialect, credentials_of(scope, self.services, request_id()))
+        self._live[id(connection)] = connection
         try:
+            if self.draining:
+                raise _Close(GOING_AWAY, GOING_AWAY_REASON)
             await self._serve(connection)
         except _Close as close:
             await self._close(connection, close.code, close.reason)
         except WebSocketDisconnect:
             pass
         finally:
+            self._live.pop(id(connection), None)
             for task in list(connection.operations.values()):
                 task.cancel()
             if connection.operations:
                 await asyncio.gather(*connection.operations.values(), return_exceptions=True)
+
+    async def go_away(self, deadline: float) -> None:
+        """The drain (graphql_api.drain): end every live connection. Its
+        subscriptions end at once, its other operations are let finish (until
+        `deadline`, event loop time), then it is closed with 1012; operations
+        that arrive meanwhile are refused."""
+        self.draining = True
+        await asyncio.gather(*(self._go_away(c, deadline) for c in list(self._live.values())))
+
+    async def _go_away(self, connection: _Connection, deadline: float) -> None:
+        running = []
+        for operation_id, task in list(connection.operations.items()):
+            if operation_id in connection.streams:
+                task.cancel()
+            else:
+                running.append(task)
+        if running:
+            await asyncio.wait(running, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+        await self._close(connection, GOING_AWAY, GOING_AWAY_REASON)
 
     # ---- the connection -------------------------------------------------------
 
@@ -218,6 +250,10 @@ class GraphQLWebSocket:
             operation_name is not None and not isinstance(operation_name, str)
         ):
             raise _Close(4400, "Invalid subscribe payload")
+        if self.draining:
+            refusal = {"message": "the server is shutting down", "extensions": {"code": "UNAVAILABLE"}}
+            task = asyncio.create_task(self._send_errors(connection, operation_id, [refusal]))
+            return
         if len(connection.operations) >= MAX_OPERATIONS:
             task = asyncio.create_task(
                 self._send_errors(connection, operation_id, [_error(f"at most {MAX_OPERATIONS} operations at once")])
@@ -230,6 +266,7 @@ class GraphQLWebSocket:
 
         def forget(_done: asyncio.Task[None], op: str = operation_id) -> None:
             connection.operations.pop(op, None)
+            connection.streams.discard(op)
 
         task.add_done_callback(forget)
 
@@ -244,6 +281,9 @@ class GraphQLWebSocket:
         operation_name: str | None,
     ) -> None:
         engine = self.engine
+        started = perf_counter()
+        # Its own request id (naming the socket's), set in this task's context only.
+        begin_operation()
         try:
             prepared = engine.prepare(query)
             selected = engine.select(prepared, operation_name, variables)
@@ -252,7 +292,11 @@ class GraphQLWebSocket:
                 return
             # A fresh Context: authority and DataLoaders belong to this operation only.
             context = Context.for_operation(self.services, connection.credentials)
+            note(context, selected)
             if selected.operation is OperationType.SUBSCRIPTION:
+                if self.draining:
+                    return  # started just as the drain began: the drain closes the socket
+                connection.streams.add(operation_id)
                 await self._stream(connection, operation_id, prepared, selected, variables, context)
                 return
             plan_key = (
@@ -262,6 +306,9 @@ class GraphQLWebSocket:
             outcome = await plan.run(context, variables or {}) if plan is not None else None
             if outcome is None:
                 outcome = await engine.execute(prepared, selected, variables, context)
+            observe = prepared.timers.get(plan_key)
+            if observe is not None:
+                observe(perf_counter() - started)
             if outcome.request_error:
                 await self._send_errors(connection, operation_id, outcome.errors)
                 return

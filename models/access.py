@@ -10,6 +10,8 @@ from tortoise.models import Model
 from models.enums import Role
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from models.workspace import Workspace
 
 
@@ -36,6 +38,9 @@ class RoleBinding(Model):
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="bindings", on_delete=fields.CASCADE
     )
+    if TYPE_CHECKING:  # the foreign keys' columns, set by Tortoise
+        principal_id: UUID
+        workspace_id: str
     role = fields.CharEnumField(Role, max_length=16)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -49,6 +54,9 @@ class ApiToken(Model):
     principal: fields.ForeignKeyRelation[Principal] = fields.ForeignKeyField(
         "models.Principal", related_name="tokens", on_delete=fields.CASCADE
     )
+    if TYPE_CHECKING:  # the foreign keys' columns, set by Tortoise
+        principal_id: UUID
+        parent_id: UUID | None
     name = fields.CharField(max_length=128)
     # hex SHA-256 of the whole token: the token itself is never stored.
     token_hash = fields.CharField(max_length=64, unique=True)

@@ -15,6 +15,8 @@ from tortoise.models import Model
 from models.enums import RotationPolicy, SecretType, VersionState
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from models.workspace import Workspace
 
 
@@ -23,6 +25,8 @@ class Secret(Model):
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="secrets", on_delete=fields.RESTRICT
     )
+    if TYPE_CHECKING:  # the foreign key's column, set by Tortoise
+        workspace_id: str
     # NULL only for destroyed secrets: a destroyed secret keeps its row (audit
     # events refer to its id) but gives its name back to the workspace.
     name = fields.CharField(max_length=128, null=True)
@@ -54,7 +58,7 @@ class Secret(Model):
         indexes = (("workspace_id", "rotation_due_at"),)
 
     def __repr__(self) -> str:
-        return f"<Secret {self.id} {self.workspace_id}/{self.name} v{self.current_version}>"  # type: ignore[attr-defined]
+        return f"<Secret {self.id} {self.workspace_id}/{self.name} v{self.current_version}>"
 
 
 class SecretTag(Model):
@@ -83,6 +87,8 @@ class SecretVersion(Model):
     secret: fields.ForeignKeyRelation[Secret] = fields.ForeignKeyField(
         "models.Secret", related_name="versions", on_delete=fields.CASCADE
     )
+    if TYPE_CHECKING:  # the foreign key's column, set by Tortoise
+        secret_id: UUID
     version = fields.IntField()
     # nonce || AES-256-GCM(value); NULL once destroyed.
     ciphertext = fields.BinaryField(null=True)
@@ -101,7 +107,7 @@ class SecretVersion(Model):
         indexes = (("backend", "key_id"),)
 
     def __repr__(self) -> str:
-        return f"<SecretVersion {self.secret_id} v{self.version} {self.backend}:{self.key_id}>"  # type: ignore[attr-defined]
+        return f"<SecretVersion {self.secret_id} v{self.version} {self.backend}:{self.key_id}>"
 
 
 class SecretCount(Model):

@@ -3,8 +3,7 @@
 Hooks are synchronous (pluggy cannot await) and return objects whose methods
 are async, like datasette's `register_*` hooks. A plugin needs only::
 
-    import pluggy
-    hookimpl = pluggy.HookimplMarker("strongroom")
+    from plugins import hookimpl   # or: hookimpl = pluggy.HookimplMarker("strongroom")
 
 and an entry point in the `strongroom` group of its distribution::
 
@@ -14,6 +13,18 @@ and an entry point in the `strongroom` group of its distribution::
 A hook implementation may accept any subset of a hook's arguments, by name.
 Builtins are registered through these same hooks with `trylast=True`, so a
 third-party implementation runs first and can take a builtin's name.
+
+Errors: a hook raises `plugins.ConfigError(variable, message)` when its
+configuration is present but malformed (the message says what is wrong and
+never echoes the value); start-up stops with one line naming `variable`.
+Anything else a hook raises, or an object that does not implement the hook's
+interface, stops start-up as `plugin <name>: failed to load: <ExceptionType>`
+(the exception's text is not shown: it may hold the value it choked on).
+Implementations are called one at a time, in pluggy's order, so a failure
+names its plugin; hook wrappers are not supported on these hooks.
+
+Every hook has a README section headed by its signature and a test
+(tests/plugins/test_hooks_documented.py checks both).
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ from plugins.interfaces import AuditSink, EncryptionBackend, PluginConfig, Rotat
 PROJECT_NAME = "strongroom"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: The marker of hook implementations, used by every builtin.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
@@ -35,10 +48,9 @@ def register_encryption_backends(config: PluginConfig) -> Iterable[EncryptionBac
 
     Return only backends whose configuration is present in `config.environ`
     (an unconfigured backend is simply not available); raise
-    `ValueError("VARIABLE: what is wrong")` when configuration is present but
-    malformed, and start-up stops naming VARIABLE. When two plugins return a
-    backend of the same `name`, the first registered wins (third parties run
-    before builtins).
+    `plugins.ConfigError(VARIABLE, "what is wrong")` when configuration is
+    present but malformed. When two plugins return a backend of the same
+    `name`, the first registered wins (third parties run before builtins).
     """
 
 
@@ -48,8 +60,8 @@ def register_audit_sinks(config: PluginConfig) -> Iterable[AuditSink] | None:
 
     Every sink of every plugin receives every event this server process
     commits (each replica ships its own events). Return nothing when the
-    sink's configuration is absent; raise `ValueError("VARIABLE: ...")` when it
-    is malformed.
+    sink's configuration is absent; raise `plugins.ConfigError(VARIABLE, ...)`
+    when it is malformed.
     """
 
 
@@ -59,7 +71,8 @@ def register_value_generators(config: PluginConfig) -> Iterable[ValueGenerator] 
 
     A generator serves the secret types in its `secret_types`; third-party
     generators run before the builtins, so a plugin can take over a type.
-    Used by `rotateSecret` without `newValue` and by the rotation scheduler.
+    Used by `rotateSecret` without `newValue` and by the rotation scheduler;
+    a TwoPhaseGenerator (with `apply` and `check`) rotates in two phases.
     """
 
 
@@ -69,5 +82,6 @@ def register_rotation_notifiers(config: PluginConfig) -> Iterable[RotationNotifi
 
     Every notifier receives every rotation event (`rotation_due`, `rotated`,
     `rotation_failed`). Return nothing when unconfigured; raise
-    `ValueError("VARIABLE: ...")` when the configuration is malformed.
+    `plugins.ConfigError(VARIABLE, ...)` when the configuration is malformed.
+    When two plugins return a notifier of the same `name`, the first wins.
     """

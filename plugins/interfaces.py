@@ -2,8 +2,9 @@
 
 These are Protocols: a third-party plugin satisfies them by shape and never
 needs to import Strongroom. Each interface states its contract here and ships
-with a test double (`plugins.memory.InMemoryBackend` for EncryptionBackend),
-the way httpx pairs BaseTransport with MockTransport.
+with a public test double in `plugins.testing` (InMemoryBackend,
+RecordingAuditSink, ScriptedGenerator and TwoPhaseScriptedGenerator,
+RecordingNotifier), the way httpx pairs BaseTransport with MockTransport.
 """
 
 from __future__ import annotations
@@ -167,12 +168,8 @@ class ValueGenerator(Protocol):
     - `generate(request)` returns a new value (at most 64 KiB of UTF-8) from a
       cryptographically secure source. Bad options in the metadata raise
       ValueError("rotation.<option>: what is wrong"), shown to the client.
-    - Optional two-phase rotation, for values that must also change somewhere
-      else (a database password): `apply(request, value)` makes the staged
-      value effective there, then `check(request, value)` proves it works.
-      Until both return, the new version is PENDING and the old value stays
-      current; if either raises, the pending version is marked FAILED, the
-      current value is untouched and notifiers get `rotation_failed`.
+    - A generator that also has `apply` and `check` is a TwoPhaseGenerator
+      (below) and rotates in two phases.
     Never log or put a value in an exception message.
     """
 
@@ -180,6 +177,27 @@ class ValueGenerator(Protocol):
     secret_types: frozenset[str]
 
     async def generate(self, request: GenerationRequest) -> str: ...
+
+
+@runtime_checkable
+class TwoPhaseGenerator(ValueGenerator, Protocol):
+    """A ValueGenerator for values that must also change somewhere else (a
+    database password).
+
+    Contract, on top of ValueGenerator's:
+    - `apply(request, value)` makes the staged value effective there, then
+      `check(request, value)` proves it works (log in with it).
+    - Until both return, the new version is PENDING and the old value stays
+      current. If either raises, the pending version is marked FAILED, the
+      current value is untouched, notifiers get `rotation_failed` and the
+      client a CONFLICT naming the exception's type (never its text).
+    - Both are needed: a generator with only one of them is a plain
+      ValueGenerator.
+    """
+
+    async def apply(self, request: GenerationRequest, value: str) -> None: ...
+
+    async def check(self, request: GenerationRequest, value: str) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -141,13 +141,15 @@ class ServerProcess:
         self._log.close()
 
 
-def start_server(*, cwd: Path, env: Mapping[str, str], log_path: Path, port: int | None = None) -> ServerProcess:
-    """Start `strongroom serve` on 127.0.0.1:<free port>; does not wait for it."""
+def start_server(
+    *, cwd: Path, env: Mapping[str, str], log_path: Path, port: int | None = None, extra_args: Sequence[str] = ()
+) -> ServerProcess:
+    """Start `strongroom serve [extra_args]` on 127.0.0.1:<free port>; does not wait for it."""
     chosen = port if port is not None else free_port()
     log = log_path.open("wb")
     try:
         process = subprocess.Popen(
-            [*strongroom_command(), "serve", "--host", "127.0.0.1", "--port", str(chosen)],
+            [*strongroom_command(), "serve", "--host", "127.0.0.1", "--port", str(chosen), *extra_args],
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,

@@ -476,32 +476,17 @@ async def test_jsonl_sink_receives_committed_events(database_url: str, tmp_path:
     assert "sink-marker-value" not in path.read_text()
 
 
-class BlockingSink:
-    name = "blocking"
-
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
-        self.received: list[dict[str, Any]] = []
-
-    async def write(self, events: Any) -> None:
-        await self.release.wait()
-        self.received.extend(events)
-        raise RuntimeError("sink down")
-
-    async def aclose(self) -> None:
-        return None
-
-
 async def test_slow_or_failing_sink_never_blocks_requests(database_url: str, tmp_path: Path) -> None:
     import pluggy
 
     from plugins.manager import build_plugin_manager
+    from plugins.testing import RecordingAuditSink
 
-    sink = BlockingSink()
+    sink = RecordingAuditSink("blocking", held=True, fail=True)
 
     class Plugin:
         @pluggy.HookimplMarker("strongroom")
-        def register_audit_sinks(self) -> list[BlockingSink]:
+        def register_audit_sinks(self) -> list[RecordingAuditSink]:
             return [sink]
 
     plugins = build_plugin_manager(load_entry_points=False, extra=[Plugin()])
@@ -510,13 +495,10 @@ async def test_slow_or_failing_sink_never_blocks_requests(database_url: str, tmp
         sid = await create(server, "BLOCKED_SINK")
         for _ in range(3):
             await server.data(VALUE, {"id": sid})  # answered while the sink is stuck
-        assert sink.received == []
-        sink.release.set()
-        for _ in range(50):
-            if len(sink.received) >= 4:
-                break
-            await asyncio.sleep(0.02)
-        assert [e["action"] for e in sink.received] == ["CREATED", "ACCESSED", "ACCESSED", "ACCESSED"]
+        assert sink.events == []
+        sink.release()
+        received = await sink.wait_for(4)
+        assert [e["action"] for e in received] == ["CREATED", "ACCESSED", "ACCESSED", "ACCESSED"]
         assert (await server.data(VALUE, {"id": sid}))["secretValue"]["value"] == "value"
 
 

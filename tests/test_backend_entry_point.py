@@ -17,7 +17,7 @@ pytestmark = pytest.mark.asyncio
 
 PLUGIN = """
 import pluggy
-from plugins.memory import InMemoryBackend  # the example reuses our test double's logic
+from plugins.testing import InMemoryBackend  # the example reuses our test double's logic
 
 hookimpl = pluggy.HookimplMarker("strongroom")
 

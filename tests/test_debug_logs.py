@@ -1,7 +1,7 @@
 """At STRONGROOM_LOG_LEVEL=debug, nothing secret reaches the server's output.
 
-A real `strongroom serve` at debug level runs a workload over HTTP and the
-websocket (values written, read, imported, rotated, destroyed; tokens
+A real `strongroom serve` at debug level, in each log format (console and
+JSON), runs a workload over HTTP and the websocket (values written, read, imported, rotated, destroyed; tokens
 created, used, refused); then every line it printed (ours, uvicorn's,
 websockets', the ORM's) is searched for each token, token hash, value,
 ciphertext and wrapped data key, in the spellings a log would use (text,
@@ -16,6 +16,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from websockets.sync.client import connect
 
 from tests.process import ServerProcess, clean_environ, graphql, start_healthy
@@ -28,9 +29,17 @@ def spellings(blob: bytes) -> list[str]:
     return [blob.hex(), base64.b64encode(blob).decode(), base64.urlsafe_b64encode(blob).decode(), repr(blob)[2:-1]]
 
 
-def test_debug_logs_hold_no_token_value_ciphertext_or_key(tmp_path: Path, served: list[ServerProcess]) -> None:
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_debug_logs_hold_no_token_value_ciphertext_or_key(
+    tmp_path: Path, served: list[ServerProcess], log_format: str
+) -> None:
     data = tmp_path / "data"
-    env = clean_environ(STRONGROOM_DATA_DIR=str(data), STRONGROOM_BOOTSTRAP_TOKEN=TOKEN, STRONGROOM_LOG_LEVEL="debug")
+    env = clean_environ(
+        STRONGROOM_DATA_DIR=str(data),
+        STRONGROOM_BOOTSTRAP_TOKEN=TOKEN,
+        STRONGROOM_LOG_LEVEL="debug",
+        STRONGROOM_LOG_FORMAT=log_format,
+    )
     server = start_healthy(served, tmp_path, env, "server.log")
     created_token = ""
     with server.client(TOKEN) as client:
@@ -65,6 +74,7 @@ def test_debug_logs_hold_no_token_value_ciphertext_or_key(tmp_path: Path, served
         # Websocket: the token travels in connection_init, values in `next`.
         url = server.base_url.replace("http://", "ws://") + "/graphql"
         with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as socket:  # type: ignore[list-item]
+            assert socket.response is not None and socket.response.headers["x-request-id"]
             socket.send(
                 json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {created_token}"}})
             )
@@ -85,6 +95,9 @@ def test_debug_logs_hold_no_token_value_ciphertext_or_key(tmp_path: Path, served
             headers={"authorization": "Bearer sr_wrong-token-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
         )
         assert refused.status_code == 200
+        refused_id = refused.headers["x-request-id"]
+        echoed = client.get("/healthz", headers={"x-request-id": "debug-test.1"})
+        assert echoed.headers.get_list("x-request-id") == ["debug-test.1"]
         graphql(client, "mutation { rotateEncryptionKey { rewrapped remaining } }")
         versions = (
             sqlite3.connect(data / "strongroom.db")
@@ -95,6 +108,11 @@ def test_debug_logs_hold_no_token_value_ciphertext_or_key(tmp_path: Path, served
     server.stop()
     output = server.output()
     assert "DEBUG" in output, "the server did not log at debug level: the check would prove nothing"
+    if log_format == "json":
+        records = [json.loads(line) for line in output.splitlines() if line.strip()]
+        assert {"DEBUG", "INFO"} <= {r["level"] for r in records}, "every line is a JSON record"
+        answered = [r for r in records if r["request_id"] == refused_id]
+        assert [r["message"] for r in answered] == ["POST /graphql answered 200"], answered
 
     needles = {"bootstrap token": TOKEN, "created token": created_token}
     needles.update(

@@ -461,11 +461,11 @@ def python_json(strings: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
         st.sampled_from([1e308, -0.0, 5e-324]),
         strings,
     )
-    tree = st.recursive(
-        leaves,
-        lambda children: st.lists(children, max_size=4) | st.dictionaries(strings, children, max_size=4),
-        max_leaves=12,
-    )
+
+    def containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return st.lists(children, max_size=4) | st.dictionaries(strings, children, max_size=4)
+
+    tree = st.recursive(leaves, containers, max_leaves=12)
     return st.one_of(tree, nested_json(leaves))
 
 

@@ -11,8 +11,9 @@ SQLite and PostgreSQL, except the acceptance run at the end (SQLite only).
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,16 +26,18 @@ from cryptography.fernet import Fernet
 from tortoise import connections
 
 from graphql_api.services.audit import Actor
+from graphql_api.services.envelope import key_context
 from models import AuditAction, KeyRotationJob, KeyRotationStatus, Secret, SecretAudit, SecretVersion, ServerKey
 from plugins.builtin.fernet import fernet_key_id
+from plugins.builtin.vault_transit import associated_data as vault_associated_data
 from plugins.manager import build_plugin_manager
-from plugins.memory import InMemoryBackend
+from plugins.testing import InMemoryBackend
 from tests import pg
 from tests.clock import MutableClock
 from tests.conftest import make_settings
 from tests.fakes.moto_kms import running_moto_kms
-from tests.fakes.vault_transit import running_vault_double
 from tests.harness import Server
+from tests.openbao import OpenBao, Transit, shared_openbao, strongroom_policy
 from tests.test_audit_trail import running
 
 pytestmark = pytest.mark.asyncio
@@ -168,7 +171,7 @@ async def admin_token_of_default(server: Server) -> str:
 
 
 class MemoryPlugin:
-    """Adds an InMemoryBackend (plugins/memory.py) as a third-party plugin would."""
+    """Adds an InMemoryBackend (plugins.testing) as a third-party plugin would."""
 
     def __init__(self, backend: InMemoryBackend) -> None:
         self.backend = backend
@@ -701,10 +704,114 @@ async def test_readers_and_writers_keep_working_during_rotation(database_url: st
         await assert_values(server, values)
 
 
+# ---- vault: a real OpenBao (tests/openbao.py) ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def bao() -> Iterator[OpenBao]:
+    with shared_openbao() as server:
+        yield server
+
+
+@pytest.fixture
+def vault_environment(bao: OpenBao) -> Iterator[dict[str, str]]:
+    """VAULT_* for a fresh transit mount and key on OpenBao, with a token of Strongroom's documented policy."""
+    transit = bao.new_transit()
+    bao.create_key(transit, "strongroom")
+    yield {
+        "VAULT_URL": bao.url,
+        "VAULT_TOKEN": bao.create_token(strongroom_policy(transit.mount, "strongroom")),
+        "VAULT_TRANSIT_KEY": "strongroom",
+        "VAULT_MOUNT_POINT": transit.mount,
+    }
+    bao.drop_transit(transit)
+
+
+async def read_until_done(
+    server: Server, task: asyncio.Task[Any], names: dict[str, str], label: str, failures: list[str], n: int
+) -> int:
+    """Read current and first versions (secrets of 2 versions) until `task` is done; how many reads ran."""
+    ids = list(names)
+    reads = 0
+    k = 0
+    while not task.done():
+        sid = ids[(n + k) % len(ids)]
+        number = None if k % 2 == 0 else 1
+        k += 1
+        body = await server.execute(VALUE, {"ws": "default", "id": sid, "v": number})
+        if body.get("errors"):
+            failures.append(f"{label} read {sid} v{number}: {body['errors']}")
+            continue
+        got = body["data"]["secretValue"]
+        if got["value"] != value_for(names[sid], got["version"]) or got["version"] != (number or 2):
+            failures.append(f"{label} read {sid} v{number}: wrong value")
+        reads += 1
+    return reads
+
+
+async def test_rotation_fernet_to_vault_to_fernet_under_live_readers(
+    database_url: str, tmp_path: Path, bao: OpenBao, vault_environment: dict[str, str]
+) -> None:
+    """rotateEncryptionKey fernet -> vault -> vault (its key rotated) -> fernet against OpenBao,
+    each leg to completion while readers check current and older values."""
+    mount = vault_environment["VAULT_MOUNT_POINT"]
+    transit = Transit(mount)
+    settings = make_settings(database_url, tmp_path / "data", STRONGROOM_KEY_ROTATION_BATCH="3", **vault_environment)
+    async with running(settings) as server:
+        assert "vault" in server.services.backends.names
+        values = await populate(server, 8, 2)
+        names = {sid: f"S_{i}" for i, sid in enumerate(values)}
+        total = await live_version_count()
+
+        async def between_batches(job: KeyRotationJob) -> None:
+            await asyncio.sleep(0.01)  # let the readers in between batches
+
+        server.services.key_rotation.after_batch = between_batches
+        admin = hvac.Client(url=bao.url, token=bao.root_token)
+        try:
+            for leg, (target, key_id) in enumerate(
+                [("vault", "strongroom:v2"), ("vault", "strongroom:v3"), ("fernet", None)]
+            ):
+                failures: list[str] = []
+                rotation = asyncio.create_task(rotate_to_completion(server, target))
+                readers = [read_until_done(server, rotation, names, f"leg {leg}", failures, n) for n in range(3)]
+                reads = sum((await asyncio.wait_for(asyncio.gather(rotation, *readers), 90))[1:])
+
+                result = rotation.result()
+                assert failures == [], failures[:5]
+                assert reads > 0, f"leg {leg}: no read ran during the rotation"
+                assert result["backend"] == target and result["remaining"] == 0, result
+                if key_id is None:
+                    key_id = fernet_key_id(keyring(server)[0])
+                assert result["keyId"] == key_id
+                assert await live_keys() == {(target, key_id)}, target
+                assert (await ServerKey.get(id="server")).backend == target
+                if target == "vault":
+                    # The data keys really are wrapped by OpenBao's key, bound to their secret.
+                    key = bao.read_key(transit, "strongroom")
+                    assert key is not None and key["latest_version"] == int(key_id.rsplit(":v", 1)[1])
+                    row = await SecretVersion.filter(ciphertext__isnull=False).first()
+                    assert row is not None
+                    opened = admin.secrets.transit.decrypt_data(
+                        "strongroom",
+                        ciphertext=bytes(row.wrapped_key).decode("ascii"),
+                        associated_data=vault_associated_data(key_context("default", row.secret_id)),
+                        mount_point=mount,
+                    )
+                    assert len(base64.b64decode(opened["data"]["plaintext"])) == 32
+        finally:
+            admin.adapter.close()
+
+        assert await live_version_count() == total
+        await assert_values(server, values)
+        # Nothing needs OpenBao any more: sealed, every value still reads.
+        with bao.sealed():
+            await assert_values(server, values)
+        events = await SecretAudit.filter(action=AuditAction.KEY_ROTATED).order_by("seq")
+        assert [e.details["backend"] for e in events] == ["vault", "vault", "fernet"]
+
+
 # ---- acceptance: every builtin backend, 1,000+ secrets, readers throughout (SQLite only) ------------
-
-
-VAULT_TOKEN = "s.strongroom-acceptance-token"
 
 
 def acceptance_value(i: int, version: int) -> str:
@@ -724,28 +831,23 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.mark.timeout(240)
 async def test_acceptance_sqlite_rotation_across_every_builtin_backend_under_load(
-    sqlite_template: Path, tmp_path: Path, aws_environment: None
+    sqlite_template: Path, tmp_path: Path, aws_environment: None, vault_environment: dict[str, str]
 ) -> None:
     """SQLite only. 1,000 secrets x 3 versions: fernet -> new fernet key ->
-    aws_kms (moto) -> vault (Vault Transit double) -> fernet, each to
-    completion, while a reader checks current and older values throughout."""
+    aws_kms (moto) -> vault (a real OpenBao) -> fernet, each to completion,
+    while a reader checks current and older values throughout."""
     secrets_count, versions = 1000, 3
     database = tmp_path / "db" / "strongroom.db"
     database.parent.mkdir()
     database.write_bytes(sqlite_template.read_bytes())
-    with running_moto_kms() as kms, running_vault_double(VAULT_TOKEN) as vault:
-        client = hvac.Client(url=vault.url, token=VAULT_TOKEN)
-        client.secrets.transit.create_key("strongroom")
-        client.adapter.close()
+    with running_moto_kms() as kms:
         settings = make_settings(
             f"sqlite://{database}",
             tmp_path / "data",
             AWS_KMS_KEY_ID=kms.key_arn,
             AWS_REGION=kms.region,
             AWS_ENDPOINT_URL_KMS=kms.endpoint_url,
-            VAULT_URL=vault.url,
-            VAULT_TOKEN=VAULT_TOKEN,
-            VAULT_TRANSIT_KEY="strongroom",
+            **vault_environment,
         )
         async with running(settings) as server:
             assert server.services.backends.names == ["aws_kms", "fernet", "vault"]

@@ -17,8 +17,9 @@ import pytest
 from graphql_api.app import build_services
 from graphql_api.services.audit import SYSTEM_ACTOR
 from models import RotationNotification, Secret, SecretAudit, SecretVersion
-from plugins.interfaces import GenerationRequest, RotationEvent
+from plugins.interfaces import RotationNotifier, TwoPhaseGenerator, ValueGenerator
 from plugins.manager import build_plugin_manager
+from plugins.testing import RecordingNotifier, ScriptedGenerator, TwoPhaseScriptedGenerator
 from tests.clock import MutableClock
 from tests.conftest import make_settings
 from tests.distribution import installed_plugin
@@ -34,64 +35,27 @@ VALUE = """query($id: ID!, $v: Int) { secretValue(workspaceId: "default", id: $i
 ROTATE = """mutation($id: ID!) { rotateSecret(workspaceId: "default", id: $id) { currentVersion pendingVersion versions { version state } } }"""
 
 
-class RecordingNotifier:
-    name = "recording"
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.events: list[RotationEvent] = []
-        self.fail_first = fail_first
-        self.calls = 0
-
-    async def notify(self, event: RotationEvent) -> None:
-        self.calls += 1
-        if self.calls <= self.fail_first:
-            raise RuntimeError("receiver down")
-        self.events.append(event)
+def counting_generator() -> ScriptedGenerator:
+    """Serves JWT_SECRET with `generated-<name>-<n>` values."""
+    return ScriptedGenerator({"JWT_SECRET"}, name="counting")
 
 
-class CountingGenerator:
-    name = "counting"
-    secret_types = frozenset({"JWT_SECRET"})
-
-    def __init__(self) -> None:
-        self.made = 0
-
-    async def generate(self, request: GenerationRequest) -> str:
-        self.made += 1
-        return f"generated-{request.name}-{self.made}"
-
-
-class CheckedGenerator:
-    """Two-phase: apply then check; `check_passes` decides the outcome."""
-
-    name = "checked"
-    secret_types = frozenset({"DATABASE_CREDENTIAL"})
-
-    def __init__(self) -> None:
-        self.check_passes = True
-        self.seen_current_during_check: list[str] = []
-        self.applied: list[str] = []
-
-    async def generate(self, request: GenerationRequest) -> str:
-        return f"db-password-{len(self.applied) + 1}"
-
-    async def apply(self, request: GenerationRequest, value: str) -> None:
-        self.applied.append(value)
-
-    async def check(self, request: GenerationRequest, value: str) -> None:
-        if not self.check_passes:
-            raise RuntimeError("login with the new password failed")
+def checked_generator() -> TwoPhaseScriptedGenerator:
+    """Two-phase over DATABASE_CREDENTIAL: db-password-1, -2, ... in turn."""
+    return TwoPhaseScriptedGenerator(
+        {"DATABASE_CREDENTIAL"}, name="checked", values=[f"db-password-{n}" for n in range(1, 10)]
+    )
 
 
 def plugin_manager(*objects: Any) -> pluggy.PluginManager:
     class Plugin:
         @hookimpl
         def register_value_generators(self) -> list[Any]:
-            return [o for o in objects if hasattr(o, "generate")]
+            return [o for o in objects if isinstance(o, ValueGenerator)]
 
         @hookimpl
         def register_rotation_notifiers(self) -> list[Any]:
-            return [o for o in objects if hasattr(o, "notify")]
+            return [o for o in objects if isinstance(o, RotationNotifier)]
 
     return build_plugin_manager(load_entry_points=False, extra=[Plugin()])
 
@@ -147,7 +111,7 @@ async def test_default_policy_follows_secret_rotation_days(database_url: str, tm
 
 
 async def test_rotate_without_value_uses_the_generator(database_url: str, tmp_path: Path) -> None:
-    generator, notifier = CountingGenerator(), RecordingNotifier()
+    generator, notifier = counting_generator(), RecordingNotifier()
     async with running(
         make_settings(database_url, tmp_path / "d"), plugins=plugin_manager(generator, notifier)
     ) as server:
@@ -179,7 +143,7 @@ async def test_builtin_generators_serve_their_types(server: Server) -> None:
 
 
 async def test_two_phase_rotation_promotes_after_the_check(database_url: str, tmp_path: Path) -> None:
-    generator, notifier = CheckedGenerator(), RecordingNotifier()
+    generator, notifier = checked_generator(), RecordingNotifier()
     async with running(
         make_settings(database_url, tmp_path / "d"), plugins=plugin_manager(generator, notifier)
     ) as server:
@@ -190,21 +154,56 @@ async def test_two_phase_rotation_promotes_after_the_check(database_url: str, tm
         assert generator.applied == ["db-password-1"]
         assert (await server.data(VALUE, {"id": db["id"], "v": None}))["secretValue"]["value"] == "db-password-1"
 
-        generator.check_passes = False
+        # A careless check: its exception's text holds the value it tried.
+        generator.check_error = RuntimeError("login with db-password-2 failed")
         error = await server.error(ROTATE, {"id": db["id"]})
-        assert error["extensions"]["code"] == "CONFLICT" and "failed its check" in error["message"]
+        assert error["extensions"]["code"] == "CONFLICT" and "failed its check (RuntimeError)" in error["message"]
         assert "db-password" not in error["message"]
+        assert generator.checked == ["db-password-1", "db-password-2"]
         row = await Secret.get(id=db["id"])
         assert (row.current_version, row.pending_version, row.last_version) == (2, None, 3)
         failed = await SecretVersion.get(secret_id=db["id"], version=3)
         assert failed.state.value == "FAILED"
         assert (await server.data(VALUE, {"id": db["id"], "v": None}))["secretValue"]["value"] == "db-password-1"
         # A later rotation gets a fresh number; the failed one stays in history.
-        generator.check_passes = True
+        generator.check_error = None
         again = (await server.data(ROTATE, {"id": db["id"]}))["rotateSecret"]
         assert again["currentVersion"] == 4
         await server.services.rotation.outbox.deliver_due()
         assert [e.kind for e in notifier.events] == ["rotated", "rotation_failed", "rotated"]
+
+
+async def test_only_a_generator_with_apply_and_check_rotates_in_two_phases(database_url: str, tmp_path: Path) -> None:
+    class CheckOnly(ScriptedGenerator):
+        """Has `check` but no `apply`: not a TwoPhaseGenerator, so rotated at once and never checked."""
+
+        async def check(self, request: Any, value: str) -> None:
+            raise AssertionError("a plain generator's check is never called")
+
+    generator = CheckOnly({"DATABASE_CREDENTIAL"}, name="check-only")
+    assert not isinstance(generator, TwoPhaseGenerator) and isinstance(checked_generator(), TwoPhaseGenerator)
+    async with running(make_settings(database_url, tmp_path / "d"), plugins=plugin_manager(generator)) as server:
+        db = await create(server, "DB", "DATABASE_CREDENTIAL")
+        rotated = (await server.data(ROTATE, {"id": db["id"]}))["rotateSecret"]
+        assert rotated["currentVersion"] == 2 and rotated["pendingVersion"] is None
+
+
+async def test_scheduler_counts_a_failed_check_as_failed(
+    database_url: str, tmp_path: Path, clock: MutableClock
+) -> None:
+    generator, notifier = checked_generator(), RecordingNotifier()
+    generator.check_error = ConnectionError("database refused db-password-1")
+    async with running(
+        make_settings(database_url, tmp_path / "d"), clock, plugins=plugin_manager(generator, notifier)
+    ) as server:
+        db = await create(server, "DB", "DATABASE_CREDENTIAL", rotationPolicy="AUTO_30_DAYS")
+        clock.advance(days=31)
+        report = await server.services.rotation.run_once()
+        assert (report.rotated, report.failed) == (0, 1)
+        assert (await Secret.get(id=db["id"])).current_version == 1
+        events = await notifier.wait_for(1)
+        assert [(e.kind, e.details.get("reason")) for e in events] == [("rotation_failed", "ConnectionError")]
+        assert "db-password" not in repr(events)
 
 
 # ---- scheduler ------------------------------------------------------------------------
@@ -213,7 +212,7 @@ async def test_two_phase_rotation_promotes_after_the_check(database_url: str, tm
 async def test_scheduler_rotates_generated_types_and_notifies_others_once_across_two_schedulers(
     database_url: str, tmp_path: Path, clock: MutableClock
 ) -> None:
-    generator, notifier = CountingGenerator(), RecordingNotifier()
+    generator, notifier = counting_generator(), RecordingNotifier()
     settings = make_settings(database_url, tmp_path / "d")
     async with running(settings, clock, plugins=plugin_manager(generator, notifier)) as server:
         jwt = await create(server, "JWT", "JWT_SECRET", rotationPolicy="AUTO_30_DAYS")
@@ -277,6 +276,8 @@ async def test_failed_delivery_is_retried_later_and_audited(
 
 
 async def test_metrics_expose_the_due_gauge(database_url: str, tmp_path: Path, clock: MutableClock) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
     from tests.harness import ADMIN_TOKEN
 
     async with running(make_settings(database_url, tmp_path / "d"), clock) as server:
@@ -284,7 +285,13 @@ async def test_metrics_expose_the_due_gauge(database_url: str, tmp_path: Path, c
         clock.advance(days=31)
         response = await server.client.get("/metrics", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
         assert response.status_code == 200
-        assert 'secret_rotation_due_count{workspace="default"} 1' in response.text
+        due = [
+            (sample.labels, sample.value)
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+            if sample.name == "secret_rotation_due_count"
+        ]
+        assert due == [({"workspace": "default"}, 1.0)]
         assert (await server.client.get("/metrics")).status_code == 401
 
 
@@ -334,7 +341,7 @@ async def test_third_party_notifier_and_generator_through_entry_points(
 
 
 async def test_rotation_events_never_carry_values(database_url: str, tmp_path: Path, clock: MutableClock) -> None:
-    generator, notifier = CountingGenerator(), RecordingNotifier()
+    generator, notifier = counting_generator(), RecordingNotifier()
     async with running(
         make_settings(database_url, tmp_path / "d"), clock, plugins=plugin_manager(generator, notifier)
     ) as server:

@@ -100,18 +100,18 @@ def serve(
     """Apply pending migrations, bootstrap the first superadmin, and serve the GraphQL API.
 
     The port is bound first: when it is taken, nothing else happens (the
-    one-time bootstrap token is not used up).
+    one-time bootstrap token is not used up). SIGTERM drains (graphql_api.drain)
+    and exits 0.
     """
-    import uvicorn
-
-    from graphql_api import database
+    from graphql_api import database, serving
     from graphql_api.app import create_app
-    from graphql_api.serving import APP_FACTORY, uvicorn_options
     from graphql_api.settings import ConfigError
 
     settings = load_settings()
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = settings.with_overrides(**overrides)
+    # STRONGROOM_ENV=production: refused before anything (a key file) is written.
+    serving.check_production(settings)
     if workers > 1 and settings.is_sqlite:
         raise ConfigError(
             "--workers", "needs PostgreSQL (DATABASE_URL=postgres://...); a SQLite database is served by one process"
@@ -121,24 +121,18 @@ def serve(
     sock = bind(settings.host, settings.port)
     try:
         configure_logging(settings)
-        app = create_app(settings, migrate_on_start=False)
+        app = create_app(settings, migrate_on_start=False, handle_signals=True)
         asyncio.run(database.migrate(settings))
-        logging.getLogger("strongroom").info(
-            "serving on http://%s:%d/graphql (database %s, backend %s%s)",
+        logging.getLogger("strongroom.server").info(
+            "serving on %s://%s:%d/graphql (database %s, backend %s%s)",
+            serving.scheme(settings),
             settings.host,
             settings.port,
             settings.database_url_redacted,
             settings.encryption_backend,
             f", {workers} workers" if workers > 1 else "",
         )
-        options = uvicorn_options(settings)
-        if workers == 1:
-            uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
-            return
-        from uvicorn.supervisors import Multiprocess
-
-        config = uvicorn.Config(APP_FACTORY, factory=True, workers=workers, **options)
-        Multiprocess(config, sockets=[sock]).run()
+        serving.run(app, settings, sock, workers)
     finally:
         sock.close()
 

@@ -19,13 +19,26 @@ REDACTED = "**********"
 MIN_REDACTED_LENGTH = 4
 
 
-class ClientConfigError(Exception):
-    """Bad client configuration: `variable` names what to fix."""
+class ConfigError(ValueError):
+    """Bad configuration: `variable` names the variable (or flag) to fix.
+
+    The one configuration error of the project: the client raises it as
+    `ClientConfigError`, the server's settings as `graphql_api.settings.
+    ConfigError` and plugins as `plugins.ConfigError` (all this class). It
+    lives here because the client imports nothing of the server. The message
+    says what is wrong and never echoes a key or token. A ValueError, so code
+    written against the older `ValueError("VARIABLE: ...")` convention still
+    catches it.
+    """
 
     def __init__(self, variable: str, message: str) -> None:
         super().__init__(f"{variable}: {message}")
         self.variable = variable
         self.message = message
+
+
+#: The client's name for ConfigError (bad STRONGROOM_URL, --config file...).
+ClientConfigError = ConfigError
 
 
 class StrongroomAPIError(Exception):

@@ -118,7 +118,7 @@ class Secret:
     def from_model(cls, row: models.Secret | SecretRecord) -> Secret:
         return cls(
             id=strawberry.ID(str(row.id)),
-            workspace_id=strawberry.ID(row.workspace_id),  # type: ignore[union-attr]  # the FK's column attribute
+            workspace_id=strawberry.ID(row.workspace_id),  # the FK's column attribute
             name=row.name or "",
             secret_type=row.secret_type,
             usage=row.usage,
@@ -456,7 +456,7 @@ class ApiToken:
         return cls(
             id=strawberry.ID(str(row.id)),
             name=row.name,
-            principal_id=strawberry.ID(str(row.principal_id)),  # type: ignore[attr-defined]
+            principal_id=strawberry.ID(str(row.principal_id)),
             created_at=row.created_at,
             expires_at=row.expires_at,
             last_used_at=row.last_used_at,

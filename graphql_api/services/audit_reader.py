@@ -11,18 +11,28 @@ itself: that the trail still reaches the point it had reached then.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Max
 
 from graphql_api.errors import BadUserInput
-from graphql_api.services.audit import GENESIS_HASH, canonical_event, head_mac, purge_mac
+from graphql_api.services.audit import (
+    GENESIS_HASH,
+    canonical_bytes,
+    canonical_details,
+    canonical_event,
+    head_mac,
+    purge_mac,
+)
 from graphql_api.services.server_keys import DerivedKeys, ServerKeys
-from graphql_api.sql import Sql, dialect_of_connection
+from graphql_api.sql import Dialect, Sql, dialect_of_connection
 from models import AuditAction, AuditChainHead, SecretAudit, Workspace
 
 MAX_PAGE_SIZE = 500
@@ -80,6 +90,69 @@ def _event_bytes(event: SecretAudit) -> bytes:
         success=event.success,
         created_at=event.created_at,
     )
+
+
+class _StoredEvent(NamedTuple):
+    """An event as verification reads it: the stored columns, nothing hydrated."""
+
+    raw_id: object
+    seq: int
+    prev_hash: str
+    hash: str
+    canonical: bytes
+
+    @property
+    def id(self) -> UUID | None:
+        try:
+            return Dialect.uuid(self.raw_id)
+        except ValueError:  # an id edited into something else is reported, not a crash
+            return None
+
+
+# Why raw rows: verification reads every event since the last checkpoint; the
+# ORM's hydration (a model, parsed dates, a JSON decode, enum lookups per
+# row) cost several times the HMAC itself, and a start-up or hourly
+# checkpoint over a large trail competed with requests for seconds.
+_VERIFY_BATCH_SQL = (
+    'SELECT "id", "seq", "workspace_id", "secret_id", "action", "user_id", "ip_address", "user_agent", '
+    '"details", "success", "created_at", "prev_hash", "hash" FROM "secret_audit" '
+    'WHERE "workspace_id" = ? AND "seq" >= ? AND "seq" <= ? ORDER BY "seq" LIMIT ?'
+)
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _uuid_text(value: object) -> str | None:
+    """str(UUID(value)): what the chain hashed. SQLite stores exactly that
+    text, so it is taken as it is when it already is canonical (parsing and
+    printing 3 UUIDs an event was a third of verification)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value
+    try:
+        return str(Dialect.uuid(value))
+    except ValueError:  # not a UUID at all (edited by hand): hashed as stored, so it does not verify
+        return str(value)
+
+
+def _stored_event(row: Sequence[Any], dialect: Dialect) -> _StoredEvent:
+    event_id, seq, workspace_id, secret_id, action, user_id, ip, agent, details, success, created, prev, hash_ = row
+    created_at = dialect.datetime(created)
+    assert created_at is not None  # a NOT NULL column
+    canonical = canonical_bytes(
+        _uuid_text(event_id) or "",
+        seq,
+        workspace_id,
+        _uuid_text(secret_id),
+        action,
+        _uuid_text(user_id),
+        ip,
+        agent,
+        canonical_details(json.loads(details) if isinstance(details, str | bytes) else details),
+        dialect.boolean(success),
+        created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+    )
+    return _StoredEvent(event_id, seq, prev, hash_, canonical)
 
 
 def legacy_chain_hash(prev_hash: str, event: bytes) -> str:
@@ -215,18 +288,16 @@ class AuditReader:
                     False, 0, None, None, head.seq, "the chain head no longer matches the verified event"
                 )
         checked = 0
-        last: SecretAudit | None = None
+        last: _StoredEvent | None = None
+        dialect = self._sql.dialect
         while expected_seq <= head.seq:
             # Only up to the head as read: events appended while this runs
             # belong to a later head.
-            batch = (
-                await SecretAudit.filter(workspace_id=workspace_id, seq__gte=expected_seq, seq__lte=head.seq)
-                .order_by("seq")
-                .limit(VERIFY_BATCH)
-            )
-            if not batch:
+            rows = await self._sql.read(_VERIFY_BATCH_SQL, (workspace_id, expected_seq, head.seq, VERIFY_BATCH))
+            if not rows:
                 break
-            for event in batch:
+            for row in rows:
+                event = _stored_event(row, dialect)
                 checked += 1
                 if event.seq != expected_seq or event.prev_hash != expected_prev:
                     return IntegrityReport(
@@ -237,7 +308,7 @@ class AuditReader:
                         head.seq,
                         "an event is missing or out of order before this one",
                     )
-                if keys.chain_hash(event.prev_hash, _event_bytes(event)) != event.hash:
+                if keys.chain_hash(event.prev_hash, event.canonical) != event.hash:
                     return IntegrityReport(
                         False,
                         checked,

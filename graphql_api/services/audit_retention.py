@@ -21,7 +21,7 @@ from graphql_api.services.audit import purge_mac
 from graphql_api.services.server_keys import ServerKeys
 from models import AuditChainHead, SecretAudit
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.audit")
 
 BATCH = 1000
 

@@ -17,7 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from graphql_api.services.audit import CommittedEvent
 from plugins.interfaces import AuditSink
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.audit")
 
 QUEUE_SIZE = 10_000
 BATCH = 500

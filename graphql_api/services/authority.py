@@ -40,7 +40,7 @@ from graphql_api.errors import Forbidden, StrongroomError, Unauthenticated
 from graphql_api.services.access import Identity, Permission
 from graphql_api.services.tokens import TokenAuthenticator
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.access")
 
 
 class HeldStream(Protocol):

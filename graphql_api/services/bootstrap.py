@@ -11,7 +11,7 @@ from graphql_api.services.tokens import hash_token, issue_token
 from graphql_api.services.workspaces import WorkspaceService
 from models import ApiToken, Principal
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.access")
 
 BOOTSTRAP_PRINCIPAL = "admin"
 BOOTSTRAP_TOKEN_NAME = "bootstrap"

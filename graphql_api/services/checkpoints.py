@@ -31,7 +31,7 @@ from graphql_api.services.audit_reader import AuditReader, Checkpoint
 from graphql_api.services.server_keys import ServerKeys
 from models import AuditChainHead, AuditCheckpoint
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.audit")
 
 PUBLISH_INTERVAL_SECONDS = 3600
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -139,6 +139,8 @@ class Envelope:
     def __init__(self, backends: Backends, cache: DataKeyCache | None = None) -> None:
         self.backends = backends
         self.cache = cache or DataKeyCache(frozenset(), 0, 0)
+        # Told of each backend call: (backend, "wrap" or "unwrap", seconds) (graphql_api.metrics).
+        self.observe: Callable[[str, str, float], None] | None = None
 
     async def seal(
         self,
@@ -154,12 +156,16 @@ class Envelope:
         ciphertext = nonce + AESGCM(data_key).encrypt(
             nonce, value.encode("utf-8"), associated_data(workspace_id, secret_id, version)
         )
+        started = time.perf_counter()
         try:
             wrapped = await backend.wrap(data_key, key_context(workspace_id, secret_id))
         except Exception as exc:
             raise BackendUnavailable(
                 f"encryption backend {backend.name!r} could not wrap a data key: {_describe(exc)}"
             ) from None
+        finally:
+            if self.observe is not None:
+                self.observe(backend.name, "wrap", time.perf_counter() - started)
         return SealedValue(ciphertext, wrapped.ciphertext, backend.name, wrapped.key_id)
 
     async def open(
@@ -177,6 +183,7 @@ class Envelope:
         wrapped = bytes(wrapped_key)
         data_key = self.cache.get(backend_name, key_id, wrapped)
         if data_key is None:
+            started = time.perf_counter()
             try:
                 data_key = await backend.unwrap(
                     WrappedKey(ciphertext=wrapped, key_id=key_id), key_context(workspace_id, secret_id)
@@ -186,6 +193,9 @@ class Envelope:
                     f"encryption backend {backend_name!r} could not unwrap the data key of version "
                     f"{version} (key {key_id}): {_describe(exc)}"
                 ) from None
+            finally:
+                if self.observe is not None:
+                    self.observe(backend_name, "unwrap", time.perf_counter() - started)
             self.cache.put(backend_name, key_id, wrapped, data_key)
         blob = bytes(ciphertext)
         try:

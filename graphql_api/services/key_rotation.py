@@ -42,7 +42,7 @@ from graphql_api.services.server_keys import ServerKeys
 from models import AuditAction, KeyRotationJob, KeyRotationStatus, Secret, Workspace
 from plugins.interfaces import KeyUnavailable, RotatableBackend, WrappedKey
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.encryption")
 
 BATCH = 200
 STALE_AFTER = timedelta(seconds=30)

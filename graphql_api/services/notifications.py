@@ -2,15 +2,26 @@
 
 `enqueue` writes one row per notifier inside the caller's transaction;
 `deliver_due` claims rows with a short lease (so replicas never deliver the
-same row at once), calls the notifier, and records the outcome: DELIVERED,
-or a retry later with exponential backoff, or ABANDONED after MAX_ATTEMPTS.
-Every outcome is an audit event (ROTATION_NOTIFIED, success true or false).
-A failing notifier delays only its own rows.
+same row at once), calls the notifier once, and records the outcome:
+
+- DELIVERED;
+- PENDING, retried later: the shared retry policy's jittered exponential
+  backoff (plugins/retries.py) from FIRST_RETRY up to MAX_RETRY, and never
+  sooner than the notifier's `DeliveryFailure.retry_after` (a receiver's
+  Retry-After, honoured up to MAX_RETRY_AFTER);
+- ABANDONED after MAX_ATTEMPTS, or at once when the notifier raised a
+  `DeliveryFailure` with `retryable` False (retrying cannot fix it).
+
+This is the only retry loop for notifications: notifiers make one attempt
+per call, so a receiver sees at most MAX_ATTEMPTS requests per event. Every
+outcome is an audit event (ROTATION_NOTIFIED, success true or false). A
+failing notifier delays only its own rows.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,13 +33,23 @@ from tortoise.expressions import Q
 from graphql_api.services.audit import SYSTEM_ACTOR, AuditLog, AuditRecord
 from models import AuditAction, NotificationStatus, RotationNotification, Secret
 from plugins.interfaces import RotationEvent, RotationNotifier
+from plugins.retries import DeliveryFailure, RetryPolicy
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.notifications")
 
 MAX_ATTEMPTS = 12
 LEASE = timedelta(seconds=120)
 FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY = timedelta(hours=1)
+MAX_RETRY_AFTER = timedelta(hours=24)
+#: When failed rows are tried again (no in-process deadline: rows outlive the process).
+RETRY_POLICY = RetryPolicy(
+    attempts=MAX_ATTEMPTS,
+    wait_initial=FIRST_RETRY.total_seconds(),
+    wait_max=MAX_RETRY.total_seconds(),
+    deadline=None,
+    retry_after_max=MAX_RETRY_AFTER.total_seconds(),
+)
 DELIVERY_BATCH = 100
 
 
@@ -38,7 +59,7 @@ def rotation_event(
     return RotationEvent(
         id=str(event_id),
         kind=kind,
-        workspace_id=secret.workspace_id,  # type: ignore[attr-defined]
+        workspace_id=secret.workspace_id,
         secret_id=str(secret.id),
         secret_name=secret.name or "",
         secret_type=secret.secret_type.value,
@@ -84,7 +105,7 @@ class NotificationOutbox:
                 event_id=event_id,
                 notifier=name,
                 kind=kind,
-                workspace_id=secret.workspace_id,  # type: ignore[attr-defined]
+                workspace_id=secret.workspace_id,
                 secret_id=secret.id,
                 payload=payload,
                 created_at=now,
@@ -115,6 +136,7 @@ class NotificationOutbox:
         notifier = self.notifiers.get(row.notifier)
         attempts = row.attempts + 1
         error: str | None = None
+        retryable, retry_after = True, None
         if notifier is None:
             error = f"notifier {row.notifier!r} is no longer configured"
         else:
@@ -122,13 +144,16 @@ class NotificationOutbox:
                 await notifier.notify(RotationEvent(**row.payload))
             except Exception as exc:  # a notifier's failure is its own
                 error = (str(exc) if exc.args else type(exc).__name__)[:255]
+                if isinstance(exc, DeliveryFailure):
+                    retryable, retry_after = exc.retryable is not False, _seconds(exc.retry_after)
         now = self._now()
         if error is None:
             status, retry_at = NotificationStatus.DELIVERED, row.next_attempt_at
-        elif attempts >= MAX_ATTEMPTS or notifier is None:
+        elif attempts >= MAX_ATTEMPTS or notifier is None or not retryable:
             status, retry_at = NotificationStatus.ABANDONED, row.next_attempt_at
         else:
-            status, retry_at = NotificationStatus.PENDING, now + min(FIRST_RETRY * 2 ** (attempts - 1), MAX_RETRY)
+            wait = RETRY_POLICY.next_wait(attempts, retry_after) or 0.0  # None only past a deadline: there is none
+            status, retry_at = NotificationStatus.PENDING, now + timedelta(seconds=wait)
         async with self._audit.transaction() as connection:
             await (
                 RotationNotification.filter(id=row.id)
@@ -161,7 +186,10 @@ class NotificationOutbox:
                 connection,
             )
         if error is not None:
-            logger.warning("notifier %s failed on %s (attempt %d): %s", row.notifier, row.kind, attempts, error)
+            then = f"next attempt at {retry_at.isoformat()}" if status is NotificationStatus.PENDING else "abandoned"
+            logger.warning(
+                "notifier %s failed on %s (attempt %d): %s; %s", row.notifier, row.kind, attempts, error, then
+            )
         return 1 if error is None else 0
 
     async def aclose(self) -> None:
@@ -173,3 +201,10 @@ class NotificationOutbox:
                     await close()
                 except Exception as exc:
                     logger.error("notifier %s failed to close: %s", notifier.name, type(exc).__name__)
+
+
+def _seconds(value: object) -> float | None:
+    """A notifier's retry_after, if it is a usable number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
+        return None
+    return float(min(value, MAX_RETRY_AFTER.total_seconds()))

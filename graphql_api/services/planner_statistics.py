@@ -18,7 +18,7 @@ import logging
 
 from graphql_api.sql import Sql
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.database")
 
 SECRET_TABLES = ('"secret"', '"secret_version"', '"secret_tag"')
 ALL_TABLES = (*SECRET_TABLES, '"secret_audit"')

@@ -90,7 +90,7 @@ class PrincipalService:
 
     async def bindings_of(self, principal_id: UUID) -> list[Binding]:
         rows = await RoleBinding.filter(principal_id=principal_id).order_by("workspace_id")
-        return [Binding(row.workspace_id, row.role) for row in rows]  # type: ignore[attr-defined]
+        return [Binding(row.workspace_id, row.role) for row in rows]
 
     async def view(self, identity: Identity, principal_id: UUID) -> tuple[Principal, list[Binding]]:
         """A principal and the bindings of it the caller may see."""
@@ -233,7 +233,7 @@ class PrincipalService:
         row = await ApiToken.get_or_none(id=token_id)
         if row is None:
             raise _token_not_found(token_id)
-        await self._manageable(identity, row.principal_id, _token_not_found(token_id))  # type: ignore[attr-defined]
+        await self._manageable(identity, row.principal_id, _token_not_found(token_id))
         if row.revoked_at is None:
             now = self._now()
             owners: set[UUID | None] = set()
@@ -256,14 +256,14 @@ class PrincipalService:
             owners.update(dialect.uuid(r[1]) for r in revoked)
             self._suspend([o for o in owners if o is not None])
             descendants = sorted(str(t) for t in revoked_ids if t != row.id)
-            for workspace_id in await self._audit_workspaces(row.principal_id):  # type: ignore[attr-defined]
+            for workspace_id in await self._audit_workspaces(row.principal_id):
                 await self._audit.append(
                     AuditRecord(
                         workspace_id,
                         AuditAction.TOKEN_REVOKED,
                         actor,
                         details={
-                            "principal_id": str(row.principal_id),  # type: ignore[attr-defined]
+                            "principal_id": str(row.principal_id),
                             "token_id": str(row.id),
                             "descendants_revoked": len(descendants),
                         },

@@ -2,10 +2,11 @@
 
 `rotate_generated` makes a new value with the value generator plugin that
 serves the secret's type. Plain generators give a new version at once. A
-generator with `apply`/`check` rotates in two phases: the value is staged as
-a PENDING version (readable by number, not current), applied and checked;
-only then is it promoted. If either fails, the version is marked FAILED, the
-current value is untouched, and notifiers get `rotation_failed`.
+TwoPhaseGenerator (`apply` and `check`) rotates in two phases: the value is
+staged as a PENDING version (readable by number, not current), applied and
+checked; only then is it promoted. If either fails, the version is marked
+FAILED, the current value is untouched, notifiers get `rotation_failed` and
+the caller RotationCheckFailed (a Conflict).
 
 `run_once` is one scheduler pass over due secrets: a secret whose type has a
 generator is rotated; any other is claimed once per due cycle (a conditional
@@ -25,16 +26,16 @@ from uuid import UUID
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 
-from graphql_api.errors import BackendUnavailable, BadUserInput, Conflict, StrongroomError
+from graphql_api.errors import BackendUnavailable, BadUserInput, Conflict, RotationCheckFailed, StrongroomError
 from graphql_api.services import validation
 from graphql_api.services.audit import SYSTEM_ACTOR, Actor, AuditLog, AuditRecord
 from graphql_api.services.envelope import Envelope
 from graphql_api.services.notifications import NotificationOutbox
 from graphql_api.services.secrets import SecretService
 from models import AuditAction, Secret, SecretVersion, VersionState
-from plugins.interfaces import GenerationRequest, ValueGenerator
+from plugins.interfaces import GenerationRequest, TwoPhaseGenerator, ValueGenerator
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.rotation")
 
 SCHEDULER_BATCH = 200
 
@@ -97,12 +98,11 @@ class RotationService:
         except ValueError as exc:
             raise BadUserInput("metadata", str(exc)) from None
         validation.secret_value(value, "generated value")
-        if not (hasattr(generator, "apply") or hasattr(generator, "check")):
-            rotated = await self._secrets.rotate(
-                workspace_id, secret_id, value, secret.current_version, actor, on_commit=self._notify_rotated(generator)
-            )
-            return rotated
-        return await self._two_phase(secret, generator, request, value, actor)
+        if isinstance(generator, TwoPhaseGenerator):
+            return await self._two_phase(secret, generator, request, value, actor)
+        return await self._secrets.rotate(
+            workspace_id, secret_id, value, secret.current_version, actor, on_commit=self._notify_rotated(generator)
+        )
 
     def _notify_rotated(self, generator: ValueGenerator) -> Callable[[Secret, BaseDBAsyncClient], Awaitable[None]]:
         async def enqueue(secret: Secret, connection: BaseDBAsyncClient) -> None:
@@ -111,9 +111,9 @@ class RotationService:
         return enqueue
 
     async def _two_phase(
-        self, secret: Secret, generator: ValueGenerator, request: GenerationRequest, value: str, actor: Actor
+        self, secret: Secret, generator: TwoPhaseGenerator, request: GenerationRequest, value: str, actor: Actor
     ) -> Secret:
-        workspace_id = secret.workspace_id  # type: ignore[attr-defined]
+        workspace_id = secret.workspace_id
         version = secret.last_version + 1
         backend = self._envelope.backends.for_write(secret.encryption_backend, "encryptionBackend")
         sealed = await self._envelope.seal(
@@ -143,23 +143,25 @@ class RotationService:
                 connection,
             )
         try:
-            if hasattr(generator, "apply"):
-                await generator.apply(request, value)
-            if hasattr(generator, "check"):
-                await generator.check(request, value)
+            await generator.apply(request, value)
+            await generator.check(request, value)
         except Exception as exc:
+            # A plugin's text may hold the value it choked on: its type only (our own messages are safe).
             reason = str(exc)[:200] if isinstance(exc, StrongroomError) else type(exc).__name__
             await self._finish_pending(secret, version, actor, promote=False, reason=reason)
-            raise Conflict(
+            raise RotationCheckFailed(
                 f"rotation of secret {secret.id} failed its check ({reason}); version {version} is FAILED "
-                f"and the current value is unchanged"
+                f"and the current value is unchanged",
+                secret_id=str(secret.id),
+                version=version,
+                reason=reason,
             ) from None
         return await self._finish_pending(secret, version, actor, promote=True, reason=None)
 
     async def _finish_pending(
         self, secret: Secret, version: int, actor: Actor, *, promote: bool, reason: str | None
     ) -> Secret:
-        workspace_id = secret.workspace_id  # type: ignore[attr-defined]
+        workspace_id = secret.workspace_id
         async with self._audit.transaction() as connection:
             locked = await self._secrets.lock(workspace_id, secret.id, connection)
             superseded = locked.current_version != secret.current_version
@@ -224,13 +226,13 @@ class RotationService:
         return SchedulerReport(rotated=rotated, failed=failed, notified=notified, delivered=delivered)
 
     async def _scheduled_rotation(self, secret: Secret) -> str:
-        workspace_id = secret.workspace_id  # type: ignore[attr-defined]
+        workspace_id = secret.workspace_id
         try:
             await self.rotate_generated(workspace_id, secret.id, secret.current_version, SYSTEM_ACTOR)
             return "rotated"
-        except Conflict as exc:
-            if "failed its check" in exc.message:
-                return "failed"
+        except RotationCheckFailed:
+            return "failed"
+        except Conflict:
             return "raced"  # another replica (or a person) rotated it first
         except (BadUserInput, BackendUnavailable) as exc:
             # Cannot rotate this cycle (bad generator options, backend down): say so once.
@@ -259,7 +261,7 @@ class RotationService:
                     secret.workspace_id,
                     AuditAction.ROTATION_DUE,
                     SYSTEM_ACTOR,
-                    secret.id,  # type: ignore[attr-defined]
+                    secret.id,
                     details={
                         "name": secret.name,
                         "due_at": secret.rotation_due_at.isoformat() if secret.rotation_due_at else None,

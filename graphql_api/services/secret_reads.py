@@ -26,7 +26,7 @@ from graphql_api.services.secret_inputs import RevealedValue, SecretFilter, Secr
 from graphql_api.sql import Dialect, Sql
 from models import AuditAction, Secret, SecretTag, SecretVersion
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.secrets")
 
 MAX_PAGE_SIZE = 500
 MAX_DAYS_AHEAD = 3650
@@ -194,7 +194,7 @@ class SecretReader:
         grouped: dict[UUID, list[SecretVersion]] = {secret_id: [] for secret_id in secret_ids}
         rows = await SecretVersion.filter(secret_id__in=list(secret_ids)).order_by("secret_id", "version")
         for row in rows:
-            grouped[row.secret_id].append(row)  # type: ignore[attr-defined]
+            grouped[row.secret_id].append(row)
         return grouped
 
     async def rotation_due(self, workspace_id: str, days_ahead: int, actor: Actor) -> list[Secret]:
@@ -419,7 +419,7 @@ class SecretReader:
             wrapped_key=row.wrapped_key,
             backend_name=row.backend,
             key_id=row.key_id,
-            workspace_id=secret.workspace_id,  # type: ignore[attr-defined]
+            workspace_id=secret.workspace_id,
             secret_id=secret.id,
             version=row.version,
         )

@@ -34,7 +34,7 @@ from graphql_api.services.secret_store import NewSecretRow, insert_statements
 from graphql_api.sql import Sql
 from models import AuditAction, RotationPolicy, Secret, SecretTag, SecretType, SecretVersion
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.secrets")
 
 WRITE_ATTEMPTS = 3
 
@@ -444,7 +444,7 @@ class SecretService(SecretReader):
             await SecretTag.filter(secret_id=secret.id).using_db(connection).delete()
         if tags:
             await SecretTag.bulk_create(
-                [SecretTag(secret_id=secret.id, workspace_id=secret.workspace_id, tag=tag) for tag in tags],  # type: ignore[attr-defined]
+                [SecretTag(secret_id=secret.id, workspace_id=secret.workspace_id, tag=tag) for tag in tags],
                 using_db=connection,
             )
 

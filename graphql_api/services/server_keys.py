@@ -44,7 +44,7 @@ from graphql_api.services.envelope import Backends
 from models import ServerKey
 from plugins.interfaces import EncryptionBackend, WrappedKey
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.encryption")
 
 SERVER_KEY_ID = "server"
 SERVER_KEY_CONTEXT = {"workspace_id": "-", "secret_id": "server-key"}

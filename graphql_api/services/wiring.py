@@ -25,6 +25,7 @@ from graphql_api.events import (
     PostgresNotifier,
 )
 from graphql_api.jobs import PeriodicJob
+from graphql_api.metrics import Metrics
 from graphql_api.services.access import Authorizer, DenialRecorder
 from graphql_api.services.audit import AuditListener, AuditLog
 from graphql_api.services.audit_reader import AuditReader
@@ -60,7 +61,7 @@ from plugins.manager import (
     collect_value_generators,
 )
 
-logger = logging.getLogger("strongroom")
+logger = logging.getLogger("strongroom.server")
 
 Clock = Callable[[], datetime]
 
@@ -105,6 +106,7 @@ class Services:
     read_cache: ReadCache
     planner_statistics: PlannerStatistics
     now: Clock
+    metrics: Metrics = field(default_factory=Metrics, repr=False)
     _listener: PostgresListener | None = field(default=None, repr=False)
     _jobs: list[PeriodicJob] = field(default_factory=list, repr=False)
 
@@ -208,11 +210,8 @@ def build_services(
     """Every service, wired; raises ConfigError for bad configuration."""
     manager = plugins or build_plugin_manager()
     config = PluginConfig(environ=settings.environ, data_dir=settings.data_dir, settings=settings)
-    try:
-        available = collect_encryption_backends(manager, config)
-    except ValueError as exc:
-        variable, _, message = str(exc).partition(": ")
-        raise ConfigError(variable if message else "SECRET_ENCRYPTION_BACKEND", message or str(exc)) from None
+    # A plugin's ConfigError (or PluginFailed, naming the plugin) passes through as is.
+    available = collect_encryption_backends(manager, config)
     if settings.encryption_backend not in available:
         names = ", ".join(sorted(available)) or "none"
         raise ConfigError(
@@ -220,13 +219,9 @@ def build_services(
             f"backend {settings.encryption_backend!r} is not available (configured backends: {names})",
         )
     backends = Backends(available, settings.encryption_backend)
-    try:
-        sinks = SinkDispatcher(collect_audit_sinks(manager, config))
-        generators = collect_value_generators(manager, config)
-        notifiers = collect_rotation_notifiers(manager, config)
-    except ValueError as exc:
-        variable, _, message = str(exc).partition(": ")
-        raise ConfigError(variable, message or str(exc)) from None
+    sinks = SinkDispatcher(collect_audit_sinks(manager, config))
+    generators = collect_value_generators(manager, config)
+    notifiers = collect_rotation_notifiers(manager, config)
     sql = Sql(
         database.connection_name(settings.database_url),
         str(database.sqlite_path(settings.database_url)) if settings.is_sqlite else None,
@@ -243,11 +238,12 @@ def build_services(
         enabled=not settings.is_sqlite,
         connected=lambda: (listener := holder["services"]._listener) is not None and listener.connected,
     )
+    metrics = Metrics()
     audit = AuditLog(
         enabled=settings.audit_enabled,
         now=now,
         server_keys=server_keys,
-        listeners=[publisher, sinks, CommittedChanges(read_cache)],
+        listeners=[publisher, sinks, CommittedChanges(read_cache), metrics.audit_counters],
         connection_name=database.connection_name(settings.database_url),
         sql_read=sql.read,
     )
@@ -255,6 +251,8 @@ def build_services(
         backends,
         DataKeyCache(frozenset(settings.dek_cache_backends), settings.dek_cache_seconds, settings.dek_cache_uses),
     )
+    audit.on_batch = metrics.audit_batch
+    envelope.observe = metrics.backend_call
     secrets = SecretService(
         envelope=envelope, audit=audit, default_rotation_days=settings.rotation_days, now=now, sql=sql
     )
@@ -329,6 +327,8 @@ def build_services(
         read_cache=read_cache,
         planner_statistics=planner_statistics,
         now=now,
+        metrics=metrics,
     )
+    metrics.watch(services)
     holder["services"] = services
     return services

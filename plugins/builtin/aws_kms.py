@@ -6,6 +6,9 @@ Configuration (environment or `.env`):
   alias). Setting it makes the backend available.
 - AWS_REGION: required with AWS_KMS_KEY_ID.
 - AWS_ENDPOINT_URL_KMS: optional endpoint (a VPC endpoint, LocalStack, moto).
+- AWS_KMS_RETRY_ATTEMPTS (3), AWS_KMS_RETRY_DEADLINE (20 s),
+  AWS_KMS_RETRY_BACKOFF (0.1 s), AWS_KMS_RETRY_BACKOFF_MAX (2 s): the retry
+  policy (plugins/retries.py).
 - Credentials come from boto3's default chain (environment, shared files,
   instance or task role). When AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
   (and AWS_SESSION_TOKEN) are set only in Strongroom's `.env` file, they are
@@ -29,10 +32,12 @@ How it works:
   AWS_KMS_KEY_ID and rewrap: `rewrap` uses KMS ReEncrypt, so the data key
   never leaves KMS.
 - boto3 is synchronous: every call runs in a small bounded thread pool, off
-  the event loop. Throttling and network errors are retried with exponential
-  backoff (3 attempts by default) before KeyUnavailable; every other KMS
-  error is KeyUnavailable at once. Messages name the backend, the key id and
-  the KMS error code, never key material.
+  the event loop. Throttling, KMS internal errors and network errors are
+  retried by the shared policy (plugins/retries.py: jittered exponential
+  backoff, 3 attempts and a 20 s total deadline by default, a Retry-After
+  header honoured) before KeyUnavailable; every other KMS error is
+  KeyUnavailable at once. Messages name the backend, the key id and the KMS
+  error code, never key material.
 """
 
 from __future__ import annotations
@@ -41,7 +46,6 @@ import asyncio
 import functools
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -50,7 +54,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import pluggy
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -61,15 +64,19 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from plugins import ConfigError, hookimpl
 from plugins.interfaces import BackendStatus, KeyContext, KeyUnavailable, PluginConfig, WrappedKey
+from plugins.retries import RetriesExhausted, RetryPolicy, RetryVariables, Transient, parse_retry_after
 
-hookimpl = pluggy.HookimplMarker("strongroom")
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.encryption")
 
 NAME = "aws_kms"
 DEFAULT_STATE_TTL = 30.0
 HEALTH_CONTEXT = {"workspace_id": "-", "secret_id": "health"}
 
+RETRY_VARIABLES = RetryVariables(
+    "AWS_KMS_RETRY_ATTEMPTS", "AWS_KMS_RETRY_DEADLINE", "AWS_KMS_RETRY_BACKOFF", "AWS_KMS_RETRY_BACKOFF_MAX"
+)
 #: KMS error codes worth retrying: the request may succeed a moment later.
 RETRYABLE_CODES = frozenset({"ThrottlingException", "KMSInternalException", "DependencyTimeoutException"})
 #: botocore network errors, retried like the codes above.
@@ -107,21 +114,21 @@ class AwsKmsBackend:
         credentials: Mapping[str, str] | None = None,
         client: Any = None,
         state_ttl: float = DEFAULT_STATE_TTL,
-        attempts: int = 3,
-        backoff_base: float = 0.1,
-        backoff_cap: float = 2.0,
+        attempts: int | None = None,
+        backoff_base: float | None = None,
+        backoff_cap: float | None = None,
+        retry: RetryPolicy | None = None,
         max_workers: int = 8,
         timeout: float = 10.0,
     ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
+        # `retry` is the whole policy; attempts and backoff_* override its fields.
+        self.retry = (retry or RetryPolicy()).updated(
+            attempts=attempts, wait_initial=backoff_base, wait_max=backoff_cap
+        )
         self.key_id = key_id
         self.region = region
         self.endpoint_url = endpoint_url
         self.state_ttl = state_ttl
-        self.attempts = attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
         if client is None:
             # Retries are ours (with backoff and clear errors), so botocore makes one attempt.
             config = Config(
@@ -140,6 +147,10 @@ class AwsKmsBackend:
 
     def __repr__(self) -> str:
         return f"<AwsKmsBackend key={self.key_id} region={self.region}>"
+
+    @property
+    def attempts(self) -> int:
+        return self.retry.attempts
 
     # -- EncryptionBackend -------------------------------------------------
 
@@ -251,27 +262,42 @@ class AwsKmsBackend:
         """One KMS operation off the event loop, retried when transient."""
         method: Callable[..., dict[str, Any]] = getattr(self._client, operation)
         loop = asyncio.get_running_loop()
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return await loop.run_in_executor(self._executor, functools.partial(method, **params))
-            except ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code", "ClientError"))
-                if code not in RETRYABLE_CODES:
-                    reason = _REASONS.get(code, "cannot be used")
-                    raise KeyUnavailable(f"aws_kms key {key_id} {reason}: {code}") from None
-            except RETRYABLE_ERRORS as exc:
-                code = type(exc).__name__
-            except NoCredentialsError:
-                raise KeyUnavailable(f"aws_kms key {key_id} cannot be used: NoCredentialsError") from None
-            except BotoCoreError as exc:
-                raise KeyUnavailable(f"aws_kms key {key_id} cannot be used: {type(exc).__name__}") from None
-            except RuntimeError:  # the executor is shut down
-                raise KeyUnavailable(f"aws_kms key {key_id} is unavailable: backend closed") from None
-            if attempt < self.attempts:
-                delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-                logger.info("aws_kms %s on key %s, retry %d in %.2fs", code, key_id, attempt, delay)
-                await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
-        raise KeyUnavailable(f"aws_kms key {key_id} is unavailable: {code}")
+        try:
+            return await self.retry.call(
+                lambda: loop.run_in_executor(self._executor, functools.partial(method, **params)),
+                _transient,
+                label=f"aws_kms key {key_id}",
+                log=logger,
+            )
+        except RetriesExhausted as exc:
+            raise KeyUnavailable(f"aws_kms key {key_id} is unavailable: {exc.reason}") from None
+        except ClientError as exc:
+            code = _error_code(exc)
+            reason = _REASONS.get(code, "cannot be used")
+            raise KeyUnavailable(f"aws_kms key {key_id} {reason}: {code}") from None
+        except NoCredentialsError:
+            raise KeyUnavailable(f"aws_kms key {key_id} cannot be used: NoCredentialsError") from None
+        except BotoCoreError as exc:
+            raise KeyUnavailable(f"aws_kms key {key_id} cannot be used: {type(exc).__name__}") from None
+        except RuntimeError:  # the executor is shut down
+            raise KeyUnavailable(f"aws_kms key {key_id} is unavailable: backend closed") from None
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+
+
+def _transient(exc: Exception) -> Transient | None:
+    """The retry policy's classifier: RETRYABLE_CODES and RETRYABLE_ERRORS, named by code or type."""
+    if isinstance(exc, ClientError):
+        code = _error_code(exc)
+        if code not in RETRYABLE_CODES:
+            return None
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        return Transient(code, parse_retry_after(headers.get("retry-after")))
+    if isinstance(exc, RETRYABLE_ERRORS):
+        return Transient(type(exc).__name__)
+    return None
 
 
 def _state_message(key_id: str, state: str) -> str:
@@ -309,5 +335,6 @@ def register_encryption_backends(config: PluginConfig) -> Iterable[AwsKmsBackend
     if not key_id:
         return []
     if not region:
-        raise ValueError("AWS_REGION: must be set with AWS_KMS_KEY_ID")
-    return [AwsKmsBackend(key_id, region, endpoint, credentials=_credentials(config.environ))]
+        raise ConfigError("AWS_REGION", "must be set with AWS_KMS_KEY_ID")
+    retry = RetryPolicy.from_environ(config.environ, RETRY_VARIABLES)
+    return [AwsKmsBackend(key_id, region, endpoint, credentials=_credentials(config.environ), retry=retry)]

@@ -22,13 +22,12 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import pluggy
 from cryptography.fernet import Fernet, InvalidToken
 
+from plugins import ConfigError, hookimpl
 from plugins.interfaces import BackendStatus, KeyContext, KeyUnavailable, PluginConfig, WrappedKey
 
-hookimpl = pluggy.HookimplMarker("strongroom")
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.encryption")
 
 NAME = "fernet"
 KEYRING_FILE = "fernet.keys"
@@ -63,8 +62,12 @@ class FernetBackend:
 
     def __init__(self, keys: Sequence[str], keyring_file: Path | None = None) -> None:
         if not keys:
-            raise ValueError("SECRET_ENCRYPTION_KEY: the Fernet keyring is empty")
-        self._keys = {fernet_key_id(key): Fernet(key) for key in keys}
+            raise ConfigError("SECRET_ENCRYPTION_KEY", "the Fernet keyring is empty")
+        try:
+            self._keys = {fernet_key_id(key): Fernet(key) for key in keys}
+        except (TypeError, ValueError):
+            # Never the key, nor cryptography's message about it.
+            raise ConfigError("SECRET_ENCRYPTION_KEY", "holds a malformed Fernet key") from None
         self._primary_id = fernet_key_id(keys[0])
         self.keyring_file = keyring_file
 
@@ -157,15 +160,15 @@ def load_or_create_keyring(data_dir: Path) -> tuple[list[str], Path]:
         try:
             text = path.read_text("ascii")
         except (UnicodeDecodeError, OSError):
-            raise ValueError(f"SECRET_ENCRYPTION_KEY: {path} is not a readable Fernet keyring") from None
+            raise ConfigError("SECRET_ENCRYPTION_KEY", f"{path} is not a readable Fernet keyring") from None
         keys = [line.strip() for line in text.splitlines() if line.strip()]
         if not keys:
-            raise ValueError(f"SECRET_ENCRYPTION_KEY: {path} holds no Fernet key")
+            raise ConfigError("SECRET_ENCRYPTION_KEY", f"{path} holds no Fernet key")
         for key in keys:
             try:
                 Fernet(key)
             except ValueError:
-                raise ValueError(f"SECRET_ENCRYPTION_KEY: {path} holds a malformed Fernet key") from None
+                raise ConfigError("SECRET_ENCRYPTION_KEY", f"{path} holds a malformed Fernet key") from None
         return keys, path
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Fernet.generate_key().decode("ascii")

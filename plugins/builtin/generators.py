@@ -54,11 +54,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pluggy
-
+from plugins import hookimpl
 from plugins.interfaces import GenerationRequest, PluginConfig
-
-hookimpl = pluggy.HookimplMarker("strongroom")
 
 NAME = "random"
 

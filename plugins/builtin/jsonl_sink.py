@@ -13,11 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pluggy
-
+from plugins import ConfigError, hookimpl
 from plugins.interfaces import PluginConfig
-
-hookimpl = pluggy.HookimplMarker("strongroom")
 
 VARIABLE = "STRONGROOM_AUDIT_JSONL_PATH"
 
@@ -52,5 +49,5 @@ def register_audit_sinks(config: PluginConfig) -> Iterable[JsonLinesSink]:
         return []
     path = Path(raw)
     if not path.parent.is_dir():
-        raise ValueError(f"{VARIABLE}: folder {path.parent} does not exist")
+        raise ConfigError(VARIABLE, f"folder {path.parent} does not exist")
     return [JsonLinesSink(path)]

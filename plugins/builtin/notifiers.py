@@ -9,8 +9,8 @@ and INFO for `rotated`.
 - STRONGROOM_ROTATION_WEBHOOK_URL: the http(s) URL events are POSTed to.
 - STRONGROOM_WEBHOOK_SECRET: required with the URL, at least 16 characters;
   the HMAC key shared with the receiver.
-- STRONGROOM_WEBHOOK_ATTEMPTS: optional, deliveries tried per event (1..10,
-  default 3).
+- STRONGROOM_WEBHOOK_ATTEMPTS: ignored (a warning at start-up says so): each
+  delivery is one POST and the notification outbox does the retrying.
 
 The request
 -----------
@@ -51,37 +51,38 @@ Verifying a request (receivers)
 Delivery
 --------
 
-Any 2xx answer is a delivery (the response body is never read). Connection
-errors, timeouts, 5xx and 429 are retried inside `notify` with exponential
-backoff (`base_delay` doubled per attempt, jittered, at most `max_delay`); a
-429 or 503 with ``Retry-After: <seconds>`` (or an HTTP date) waits that long
-instead, capped at `max_delay`. Any other answer (3xx, 4xx) fails at once.
-A delivery that fails raises WebhookDeliveryError, whose message names the
-URL's host and the last status or exception type, never the URL's path or
-query, the secret, or the body; Strongroom then retries the event later.
+Any 2xx answer is a delivery (the response body is never read). Each call
+of `notify` is exactly one POST: the notification outbox
+(graphql_api/services/notifications.py) is the one place that retries, with
+jittered exponential backoff across restarts, so one event costs a receiver
+at most as many POSTs as the outbox makes attempts. A failure raises
+WebhookDeliveryError (a plugins.retries.DeliveryFailure) that tells the
+outbox what to do: connection errors, timeouts, 408, 425, 429 and 5xx are
+retryable, and their ``Retry-After: <seconds>`` (or HTTP date) is passed on
+as the least wait before the next attempt; any other answer (3xx, 4xx) is
+permanent and the outbox abandons the event at once. The message names the
+URL's host and the status or exception type, never the URL's path or query,
+the secret, or the body.
 """
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import hashlib
 import hmac
 import json
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
 import httpx
-import pluggy
 
+from plugins import ConfigError, hookimpl
 from plugins.interfaces import PluginConfig, RotationEvent, RotationNotifier
+from plugins.retries import DeliveryFailure, parse_retry_after
 
-hookimpl = pluggy.HookimplMarker("strongroom")
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.notifications")
 rotation_logger = logging.getLogger("strongroom.rotation")
 
 URL_VARIABLE = "STRONGROOM_ROTATION_WEBHOOK_URL"
@@ -91,7 +92,8 @@ ATTEMPTS_VARIABLE = "STRONGROOM_WEBHOOK_ATTEMPTS"
 USER_AGENT = "strongroom-webhook/1"
 SIGNATURE_SCHEME = "v1"
 MIN_SECRET_LENGTH = 16
-MAX_ATTEMPTS = 10
+#: Answers below 500 worth another attempt later (with every 5xx).
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
 DEFAULT_TOLERANCE_SECONDS = 300
 _EVENT_FIELDS = tuple(f.name for f in fields(RotationEvent))
 _MAX_SIGNATURE_ENTRIES = 16
@@ -206,54 +208,56 @@ class LogNotifier:
 # -- webhook -------------------------------------------------------------------
 
 
-class WebhookDeliveryError(Exception):
-    """A webhook delivery failed for good (after its last attempt, or at once
-    for an answer that retrying cannot fix).
+class WebhookDeliveryError(DeliveryFailure):
+    """One webhook delivery failed; the notification outbox decides what next.
 
-    The message names the URL's host and the last HTTP status or exception
-    type; never the path, the query, the secret or the body.
+    `retryable` is True for connection errors, timeouts, 408, 425, 429 and
+    5xx (the outbox tries again later) and False for any other answer (3xx,
+    4xx: retrying the same request cannot fix it, so the outbox abandons it);
+    `retry_after` is the receiver's Retry-After in seconds, if it sent one.
+    The message names the URL's host and the HTTP status or exception type;
+    never the path, the query, the secret or the body.
     """
 
-    def __init__(self, host: str, attempts: int, reason: str, status_code: int | None = None) -> None:
-        plural = "" if attempts == 1 else "s"
-        super().__init__(f"rotation webhook to {host} failed after {attempts} attempt{plural}: {reason}")
+    def __init__(
+        self,
+        host: str,
+        reason: str,
+        status_code: int | None = None,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
+        note = "" if retryable else " (not retried)"
+        if retry_after is not None:
+            note = f" (Retry-After {retry_after:.0f}s)"
+        super().__init__(
+            f"rotation webhook to {host} failed: {reason}{note}", retryable=retryable, retry_after=retry_after
+        )
         self.host = host
-        self.attempts = attempts
         self.reason = reason
         self.status_code = status_code
 
 
 def _parse_url(url: str) -> httpx.URL:
-    problem = f"{URL_VARIABLE}: must be an absolute http or https URL with a host"
+    problem = ConfigError(URL_VARIABLE, "must be an absolute http or https URL with a host")
     if not isinstance(url, str) or not url.strip() or any(c.isspace() for c in url.strip()):
-        raise ValueError(problem)
+        raise problem
     try:
         parsed = httpx.URL(url.strip())
     except (httpx.InvalidURL, TypeError, ValueError):
-        raise ValueError(problem) from None
+        raise problem from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(problem)
+        raise problem
     return parsed
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(int(value[:12]))
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, moment.timestamp() - time.time())
+def _retryable_status(status: int) -> bool:
+    return status in RETRYABLE_STATUSES or status >= 500
 
 
 class WebhookNotifier:
-    """RotationNotifier POSTing each event, HMAC-signed, to one URL."""
+    """RotationNotifier POSTing each event, HMAC-signed, to one URL: one POST per `notify`."""
 
     name = "webhook"
 
@@ -262,27 +266,17 @@ class WebhookNotifier:
         url: str,
         secret: str,
         *,
-        attempts: int = 3,
-        base_delay: float = 0.5,
-        max_delay: float = 8.0,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._url = _parse_url(url)
         if not isinstance(secret, str) or not secret:
-            raise ValueError(f"{SECRET_VARIABLE}: required when {URL_VARIABLE} is set")
+            raise ConfigError(SECRET_VARIABLE, f"required when {URL_VARIABLE} is set")
         if len(secret) < MIN_SECRET_LENGTH:
-            raise ValueError(f"{SECRET_VARIABLE}: must be at least {MIN_SECRET_LENGTH} characters")
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
-            raise ValueError(f"{ATTEMPTS_VARIABLE}: must be an integer between 1 and {MAX_ATTEMPTS}")
-        if base_delay < 0 or max_delay < 0:
-            raise ValueError("webhook backoff delays must not be negative")
+            raise ConfigError(SECRET_VARIABLE, f"must be at least {MIN_SECRET_LENGTH} characters")
         if timeout <= 0:
             raise ValueError("webhook timeout must be positive")
         self._secret = secret.encode("utf-8")
-        self.attempts = attempts
-        self.base_delay = float(base_delay)
-        self.max_delay = float(max_delay)
         self.timeout = float(timeout)
         self.host = self._url.host if self._url.port is None else f"{self._url.host}:{self._url.port}"
         self._client = httpx.AsyncClient(
@@ -292,8 +286,6 @@ class WebhookNotifier:
             transport=transport,
         )
         self._closed = False
-        #: How backoff waits; a test may replace it to record the delays.
-        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **options: Any) -> WebhookNotifier | None:
@@ -303,70 +295,51 @@ class WebhookNotifier:
             return None
         _parse_url(url)  # name the URL as the problem before the secret
         secret = environ.get(SECRET_VARIABLE, "").strip()
-        raw_attempts = environ.get(ATTEMPTS_VARIABLE, "").strip()
-        if raw_attempts:
-            if not (raw_attempts.isascii() and raw_attempts.isdigit()) or not 1 <= int(raw_attempts) <= MAX_ATTEMPTS:
-                raise ValueError(f"{ATTEMPTS_VARIABLE}: must be an integer between 1 and {MAX_ATTEMPTS}")
-            options.setdefault("attempts", int(raw_attempts))
+        if environ.get(ATTEMPTS_VARIABLE, "").strip():
+            logger.warning(
+                "%s is ignored: each delivery is one POST and the notification outbox retries failed ones",
+                ATTEMPTS_VARIABLE,
+            )
         return cls(url, secret, **options)
 
     def __repr__(self) -> str:
-        return f"<WebhookNotifier {self._url.scheme}://{self.host} attempts={self.attempts}>"
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(self.max_delay, retry_after)
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        return f"<WebhookNotifier {self._url.scheme}://{self.host}>"
 
     async def notify(self, event: RotationEvent) -> None:
+        """One signed POST of the event; raises WebhookDeliveryError unless answered 2xx.
+
+        No retry here: the notification outbox retries each failed delivery
+        with backoff (honouring Retry-After) across restarts, so a retry loop
+        inside would multiply the POSTs a receiver sees per event.
+        """
         if self._closed:
-            raise WebhookDeliveryError(self.host, 0, "notifier is closed")
+            raise WebhookDeliveryError(self.host, "notifier is closed")
         body = event_body(event)
-        reason = "not attempted"
-        status: int | None = None
-        for attempt in range(1, self.attempts + 1):
-            timestamp = str(int(time.time()))
-            headers = {
-                "Content-Type": "application/json",
-                "X-Strongroom-Event": event.kind,
-                "X-Strongroom-Event-Id": event.id,
-                "X-Strongroom-Timestamp": timestamp,
-                "X-Strongroom-Signature": compute_signature(self._secret, timestamp, body),
-            }
-            retry_after: float | None = None
-            try:
-                request = self._client.build_request("POST", self._url, content=body, headers=headers)
-                response = await self._client.send(request, stream=True)
-            except httpx.TransportError as exc:
-                reason, status = type(exc).__name__, None
-            else:
-                await response.aclose()  # the answer's body is never read
-                status = response.status_code
-                if 200 <= status < 300:
-                    if attempt > 1:
-                        logger.info(
-                            "rotation webhook to %s: event %s delivered on attempt %d", self.host, event.id, attempt
-                        )
-                    return
-                reason = f"HTTP {status}"
-                if status != 429 and status < 500:
-                    raise WebhookDeliveryError(self.host, attempt, reason, status)
-                if status in (429, 503):
-                    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-            if attempt < self.attempts:
-                delay = self._backoff(attempt, retry_after)
-                logger.info(
-                    "rotation webhook to %s: %s for event %s (attempt %d of %d), retrying in %.2fs",
-                    self.host,
-                    reason,
-                    event.id,
-                    attempt,
-                    self.attempts,
-                    delay,
-                )
-                await self._sleep(delay)
-        raise WebhookDeliveryError(self.host, self.attempts, reason, status)
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Strongroom-Event": event.kind,
+            "X-Strongroom-Event-Id": event.id,
+            "X-Strongroom-Timestamp": timestamp,
+            "X-Strongroom-Signature": compute_signature(self._secret, timestamp, body),
+        }
+        transport_error: str | None = None
+        try:
+            request = self._client.build_request("POST", self._url, content=body, headers=headers)
+            response = await self._client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            transport_error = type(exc).__name__
+        else:
+            await response.aclose()  # the answer's body is never read
+        # Raised outside the except block: no httpx exception chained to log.
+        if transport_error is not None:
+            raise WebhookDeliveryError(self.host, transport_error)
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        retryable = _retryable_status(status)
+        retry_after = parse_retry_after(response.headers.get("Retry-After")) if retryable else None
+        raise WebhookDeliveryError(self.host, f"HTTP {status}", status, retryable=retryable, retry_after=retry_after)
 
     async def aclose(self) -> None:
         self._closed = True

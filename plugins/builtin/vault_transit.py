@@ -6,6 +6,8 @@ Configuration (environment or `.env`):
   available; VAULT_URL without the others is a configuration error.
 - VAULT_MOUNT_POINT: the transit engine's mount (default `transit`).
 - VAULT_NAMESPACE: a Vault Enterprise namespace (sent as X-Vault-Namespace).
+- VAULT_RETRY_ATTEMPTS (3), VAULT_RETRY_DEADLINE (20 s), VAULT_RETRY_BACKOFF
+  (0.1 s), VAULT_RETRY_BACKOFF_MAX (2 s): the retry policy (plugins/retries.py).
 
 How it works:
 
@@ -28,8 +30,10 @@ How it works:
 - hvac is synchronous: calls run in a small bounded thread pool, each
   thread with its own hvac client (a requests session is not shared across
   threads). Vault down or sealed (503), 5xx, 429 and connection errors are
-  retried with exponential backoff (3 attempts by default); every other error
-  is KeyUnavailable at once. Messages name the key id and a short reason,
+  retried by the shared policy (plugins/retries.py: jittered exponential
+  backoff, 3 attempts and a 20 s total deadline by default; hvac does not
+  expose Retry-After, so none is read); every other error is KeyUnavailable
+  at once. Messages name the key id and a short reason,
   never key material, and never echo Vault's own error text.
 """
 
@@ -41,7 +45,6 @@ import binascii
 import json
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -49,20 +52,23 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import hvac
-import pluggy
 import requests
 from hvac import exceptions as vault_errors
 
+from plugins import ConfigError, hookimpl
 from plugins.interfaces import BackendStatus, KeyContext, KeyUnavailable, PluginConfig, WrappedKey
+from plugins.retries import RetriesExhausted, RetryPolicy, RetryVariables, Transient
 
-hookimpl = pluggy.HookimplMarker("strongroom")
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("strongroom.encryption")
 
 NAME = "vault"
 DEFAULT_VERSION_TTL = 30.0
 HEALTH_CONTEXT = {"workspace_id": "-", "secret_id": "health"}
 T = TypeVar("T")
 
+RETRY_VARIABLES = RetryVariables(
+    "VAULT_RETRY_ATTEMPTS", "VAULT_RETRY_DEADLINE", "VAULT_RETRY_BACKOFF", "VAULT_RETRY_BACKOFF_MAX"
+)
 #: Errors worth retrying: Vault sealed or restarting, overloaded, unreachable.
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
     vault_errors.VaultDown,
@@ -114,22 +120,22 @@ class VaultTransitBackend:
         namespace: str | None = None,
         *,
         timeout: float = 10.0,
-        attempts: int = 3,
-        backoff_base: float = 0.1,
-        backoff_cap: float = 2.0,
+        attempts: int | None = None,
+        backoff_base: float | None = None,
+        backoff_cap: float | None = None,
+        retry: RetryPolicy | None = None,
         max_workers: int = 8,
         version_ttl: float = DEFAULT_VERSION_TTL,
     ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
+        # `retry` is the whole policy; attempts and backoff_* override its fields.
+        self.retry = (retry or RetryPolicy()).updated(
+            attempts=attempts, wait_initial=backoff_base, wait_max=backoff_cap
+        )
         self.url = url
         self.key_name = key_name
         self.mount_point = mount_point
         self.namespace = namespace
         self.timeout = timeout
-        self.attempts = attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
         self.version_ttl = version_ttl
         self._token = token
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="vault")
@@ -141,6 +147,10 @@ class VaultTransitBackend:
 
     def __repr__(self) -> str:
         return f"<VaultTransitBackend key={self.key_name} mount={self.mount_point} url={self.url}>"
+
+    @property
+    def attempts(self) -> int:
+        return self.retry.attempts
 
     # -- EncryptionBackend -------------------------------------------------
 
@@ -280,20 +290,21 @@ class VaultTransitBackend:
             return operation(self._client(namespaced))
 
         loop = asyncio.get_running_loop()
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return await loop.run_in_executor(self._executor, run)
-            except RETRYABLE_ERRORS as exc:
-                reason = _reason(exc)
-            except (vault_errors.VaultError, requests.exceptions.RequestException) as exc:
-                raise KeyUnavailable(f"vault key {key_id} is unavailable: {_reason(exc)}") from None
-            except RuntimeError:  # the executor is shut down
-                raise KeyUnavailable(f"vault key {key_id} is unavailable: backend closed") from None
-            if attempt < self.attempts:
-                delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-                logger.info("vault %s on key %s, retry %d in %.2fs", reason, key_id, attempt, delay)
-                await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
-        raise KeyUnavailable(f"vault key {key_id} is unavailable: {reason}")
+        try:
+            return await self.retry.call(
+                lambda: loop.run_in_executor(self._executor, run), _transient, label=f"vault key {key_id}", log=logger
+            )
+        except RetriesExhausted as exc:
+            raise KeyUnavailable(f"vault key {key_id} is unavailable: {exc.reason}") from None
+        except (vault_errors.VaultError, requests.exceptions.RequestException) as exc:
+            raise KeyUnavailable(f"vault key {key_id} is unavailable: {_reason(exc)}") from None
+        except RuntimeError:  # the executor is shut down
+            raise KeyUnavailable(f"vault key {key_id} is unavailable: backend closed") from None
+
+
+def _transient(exc: Exception) -> Transient | None:
+    """The retry policy's classifier: RETRYABLE_ERRORS, named by `_reason` (never Vault's text)."""
+    return Transient(_reason(exc)) if isinstance(exc, RETRYABLE_ERRORS) else None
 
 
 def _data(response: Any, key_id: str) -> dict[str, Any]:
@@ -365,7 +376,8 @@ def register_encryption_backends(config: PluginConfig) -> Iterable[VaultTransitB
     if not url:
         return []
     if not key:
-        raise ValueError("VAULT_TRANSIT_KEY: must be set with VAULT_URL")
+        raise ConfigError("VAULT_TRANSIT_KEY", "must be set with VAULT_URL")
     if not token:
-        raise ValueError("VAULT_TOKEN: must be set with VAULT_URL")
-    return [VaultTransitBackend(url, token, key, mount_point=mount.strip("/"), namespace=namespace)]
+        raise ConfigError("VAULT_TOKEN", "must be set with VAULT_URL")
+    retry = RetryPolicy.from_environ(config.environ, RETRY_VARIABLES)
+    return [VaultTransitBackend(url, token, key, mount_point=mount.strip("/"), namespace=namespace, retry=retry)]

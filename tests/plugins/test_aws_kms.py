@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -12,14 +13,17 @@ from typing import Any
 import boto3
 import pytest
 import pytest_asyncio
+import stamina
 from botocore.stub import Stubber
 
 from graphql_api.services.envelope import Backends, Envelope
 from graphql_api.settings import Settings
+from plugins import ConfigError
 from plugins.builtin import aws_kms
 from plugins.builtin.aws_kms import AwsKmsBackend
 from plugins.interfaces import BackendStatus, KeyUnavailable, PluginConfig, RotatableBackend, WrappedKey
 from plugins.manager import build_plugin_manager, collect_encryption_backends
+from plugins.retries import RetryPolicy
 from tests.fakes.moto_kms import FAKE_CREDENTIALS, MotoKms, running_moto_kms
 from tests.plugins.key_material import assert_no_key_material
 from tests.process import closed_port_url
@@ -396,6 +400,43 @@ async def test_unreachable_endpoint_is_retried_then_unavailable_and_unhealthy(ma
 
 
 @pytest.mark.asyncio
+async def test_a_retry_after_longer_than_the_deadline_gives_up_at_once(make_backend: MakeBackend) -> None:
+    backend, stubber = stubbed_backend(make_backend, ARN)
+    backend.retry = RetryPolicy(attempts=5, deadline=5.0)
+    stubber.add_client_error(
+        "describe_key",
+        service_error_code="ThrottlingException",
+        http_status_code=400,
+        response_meta={"HTTPHeaders": {"retry-after": "60"}},
+    )
+
+    with stubber, pytest.raises(KeyUnavailable) as raised:
+        await backend.wrap(os.urandom(32), CONTEXT)
+
+    assert str(raised.value) == f"aws_kms key {ARN} is unavailable: ThrottlingException (retry deadline of 5s reached)"
+    stubber.assert_no_pending_responses()  # one call: a second would have found no stubbed answer
+
+
+@pytest.mark.asyncio
+async def test_a_retry_after_is_waited_for(make_backend: MakeBackend, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=aws_kms.logger.name)
+    backend, stubber = stubbed_backend(make_backend, ARN)
+    stubber.add_client_error(
+        "describe_key",
+        service_error_code="ThrottlingException",
+        http_status_code=400,
+        response_meta={"HTTPHeaders": {"retry-after": "3"}},
+    )
+    stubber.add_response("describe_key", describe_response(ARN))
+
+    with stamina.set_testing(True, attempts=100, cap=True), stubber:  # the computed wait is logged, not slept
+        assert await backend.current_key_id() == ARN
+
+    (message,) = [r.getMessage() for r in caplog.records if r.name == aws_kms.logger.name]
+    assert message == f"aws_kms key {ARN}: ThrottlingException, retry 1 of 2 in 3.00s"  # not the 0.001 s backoff
+
+
+@pytest.mark.asyncio
 async def test_closed_backend_refuses(make_backend: MakeBackend) -> None:
     backend = make_backend()
     await backend.aclose()
@@ -438,6 +479,33 @@ async def test_aws_kms_registration_without_settings_reads_the_environment(tmp_p
         assert (backend.key_id, backend.region, backend.endpoint_url) == ("alias/app", "eu-west-1", None)
     finally:
         await backend.aclose()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("with_settings", [True, False])
+async def test_retry_variables_configure_the_registered_backend(tmp_path: Path, with_settings: bool) -> None:
+    environ = {
+        "AWS_KMS_KEY_ID": "alias/app",
+        "AWS_REGION": "eu-west-1",
+        "AWS_KMS_RETRY_ATTEMPTS": "6",
+        "AWS_KMS_RETRY_DEADLINE": "45",
+        "AWS_KMS_RETRY_BACKOFF": "0.5",
+        "AWS_KMS_RETRY_BACKOFF_MAX": "8",
+    }
+    backend = collect(environ, tmp_path, with_settings=with_settings)["aws_kms"]
+    try:
+        assert backend.retry == RetryPolicy(attempts=6, deadline=45.0, wait_initial=0.5, wait_max=8.0)
+        assert backend.attempts == 6
+    finally:
+        await backend.aclose()
+
+
+@pytest.mark.parametrize(("variable", "value"), [("AWS_KMS_RETRY_ATTEMPTS", "11"), ("AWS_KMS_RETRY_BACKOFF", "-1")])
+def test_a_malformed_retry_variable_names_it(tmp_path: Path, variable: str, value: str) -> None:
+    environ = {"AWS_KMS_KEY_ID": "alias/app", "AWS_REGION": "eu-west-1", variable: value}
+    with pytest.raises(ConfigError) as raised:
+        collect(environ, tmp_path)
+    assert raised.value.variable == variable
 
 
 @pytest.mark.parametrize("with_settings", [True, False])

@@ -9,6 +9,7 @@ can be told how to answer the next requests.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import logging
 import re
@@ -42,12 +43,13 @@ from plugins.builtin.notifiers import (
     verify_signature,
 )
 from plugins.interfaces import PluginConfig, RotationEvent, RotationNotifier
+from plugins.retries import DeliveryFailure
 from tests.fakes.serving import serve_in_thread
 from tests.process import closed_port_url
 
 SECRET = "whsec_test-shared-secret-0123456789"
 PATH = "/hooks/rotation"
-FAST: dict[str, Any] = {"base_delay": 0.001, "max_delay": 0.005, "timeout": 5.0}
+FAST: dict[str, Any] = {"timeout": 5.0}
 
 
 # -- the receiver ---------------------------------------------------------------
@@ -147,17 +149,6 @@ async def make_notifier(receiver: Receiver) -> AsyncIterator[MakeNotifier]:
     yield make
     for notifier in made:
         await notifier.aclose()
-
-
-def record_delays(notifier: WebhookNotifier) -> list[float]:
-    delays: list[float] = []
-
-    async def sleep(delay: float) -> None:
-        delays.append(delay)
-        await asyncio.sleep(delay)
-
-    notifier._sleep = sleep
-    return delays
 
 
 def make_event(kind: str = "rotated", **overrides: Any) -> RotationEvent:
@@ -262,132 +253,124 @@ async def test_each_attempt_is_signed_with_its_own_timestamp_same_body_and_id(
     receiver: Receiver, make_notifier: MakeNotifier
 ) -> None:
     receiver.fail_next(1, 500)
-    await make_notifier().notify(make_event())
+    notifier = make_notifier()
+    with pytest.raises(WebhookDeliveryError):
+        await notifier.notify(make_event())
+    await notifier.notify(make_event())
     first, second = receiver.requests
     assert first.verified and second.verified
     assert first.body == second.body
     assert first.headers["x-strongroom-event-id"] == second.headers["x-strongroom-event-id"] == "evt-0001"
 
 
-# -- retries --------------------------------------------------------------------
+# -- one POST per delivery: the outbox retries ------------------------------------
 
 
 @pytest.mark.asyncio
-async def test_one_failure_then_success_delivers_exactly_once(receiver: Receiver, make_notifier: MakeNotifier) -> None:
-    receiver.fail_next(1, 500)
-    notifier = make_notifier(attempts=3)
-    delays = record_delays(notifier)
-    await notifier.notify(make_event())
-    assert len(receiver.requests) == 2  # attempts used
-    assert [r.status for r in receiver.requests] == [500, 200]
-    assert len(receiver.delivered) == 1
-    assert len(delays) == 1
-
-
-@pytest.mark.asyncio
-async def test_429_honours_retry_after(receiver: Receiver, make_notifier: MakeNotifier) -> None:
-    receiver.fail_next(1, 429, retry_after="0")
-    notifier = make_notifier(base_delay=5.0, max_delay=5.0)  # backoff alone would wait seconds
-    delays = record_delays(notifier)
-    started = time.monotonic()
-    await notifier.notify(make_event())
-    assert delays == [0.0]
-    assert time.monotonic() - started < 2
-    assert len(receiver.delivered) == 1 and len(receiver.requests) == 2
-
-
-@pytest.mark.asyncio
-async def test_retry_after_is_capped_by_max_delay(receiver: Receiver, make_notifier: MakeNotifier) -> None:
-    receiver.fail_next(1, 429, retry_after="120")
-    notifier = make_notifier(max_delay=0.01)
-    delays = record_delays(notifier)
-    await notifier.notify(make_event())
-    assert delays == [0.01]
-    assert len(receiver.delivered) == 1
-
-
-@pytest.mark.asyncio
-async def test_permanent_4xx_fails_after_one_attempt(receiver: Receiver, make_notifier: MakeNotifier) -> None:
-    receiver.fail_next(5, 400)
-    notifier = make_notifier(attempts=3)
-    delays = record_delays(notifier)
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 425, 429])
+async def test_a_retryable_answer_is_one_post_and_says_retry(
+    receiver: Receiver, make_notifier: MakeNotifier, status: int
+) -> None:
+    receiver.fail_next(5, status)
+    notifier = make_notifier()
     with pytest.raises(WebhookDeliveryError) as raised:
         await notifier.notify(make_event())
-    assert len(receiver.requests) == 1 and not receiver.delivered
-    assert delays == []
+    assert len(receiver.requests) == 1 and not receiver.delivered  # no retry inside the notifier
     error = raised.value
-    assert (error.attempts, error.status_code, error.host) == (1, 400, notifier.host)
-    assert "127.0.0.1" in str(error) and "HTTP 400" in str(error)
+    assert isinstance(error, DeliveryFailure) and error.retryable is True
+    assert (error.status_code, error.host, error.retry_after) == (status, notifier.host, None)
+    assert str(error) == f"rotation webhook to {notifier.host} failed: HTTP {status}"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status", [301, 302, 400, 401, 403, 404, 410, 422])
+async def test_a_permanent_answer_is_one_post_and_says_do_not_retry(
+    receiver: Receiver, make_notifier: MakeNotifier, status: int
+) -> None:
+    receiver.fail_next(5, status, retry_after="60")  # a Retry-After on a refusal changes nothing
+    with pytest.raises(WebhookDeliveryError) as raised:
+        await make_notifier().notify(make_event())
+    assert len(receiver.requests) == 1
+    error = raised.value
+    assert error.retryable is False and error.retry_after is None and error.status_code == status
+    assert str(error).endswith(f"HTTP {status} (not retried)")
+
+
+@pytest.mark.asyncio
+async def test_retry_after_in_seconds_is_passed_to_the_outbox(receiver: Receiver, make_notifier: MakeNotifier) -> None:
+    receiver.fail_next(1, 429, retry_after="120")
+    with pytest.raises(WebhookDeliveryError) as raised:
+        await make_notifier().notify(make_event())
+    assert raised.value.retry_after == 120.0 and raised.value.retryable is True
+    assert "HTTP 429 (Retry-After 120s)" in str(raised.value)
+    assert len(receiver.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_retry_after_as_an_http_date_is_passed_to_the_outbox(
+    receiver: Receiver, make_notifier: MakeNotifier
+) -> None:
+    when = email.utils.formatdate(time.time() + 600, usegmt=True)
+    receiver.fail_next(1, 503, retry_after=when)
+    with pytest.raises(WebhookDeliveryError) as raised:
+        await make_notifier().notify(make_event())
+    retry_after = raised.value.retry_after
+    assert retry_after is not None and 590 <= retry_after <= 600
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("header", ["soon", "-5", "1.5", "Tue, 99 Foo 2030", ""])
+async def test_a_malformed_retry_after_is_ignored(receiver: Receiver, make_notifier: MakeNotifier, header: str) -> None:
+    receiver.fail_next(1, 503, retry_after=header)
+    with pytest.raises(WebhookDeliveryError) as raised:
+        await make_notifier().notify(make_event())
+    assert raised.value.retry_after is None and raised.value.retryable is True
+
+
+@pytest.mark.asyncio
+async def test_a_failure_then_a_second_call_delivers_the_same_event_once(
+    receiver: Receiver, make_notifier: MakeNotifier
+) -> None:
+    """What the outbox does: call again later; the receiver sees two POSTs, one delivery."""
+    receiver.fail_next(1, 500)
+    notifier = make_notifier()
+    with pytest.raises(WebhookDeliveryError):
+        await notifier.notify(make_event())
+    await notifier.notify(make_event())
+    assert [r.status for r in receiver.requests] == [500, 200]
+    assert len(receiver.delivered) == 1
 
 
 @pytest.mark.asyncio
 async def test_wrong_secret_is_refused_by_the_receiver_at_once(receiver: Receiver) -> None:
     notifier = WebhookNotifier(receiver.url, "not-the-receivers-secret", **FAST)
     try:
-        with pytest.raises(WebhookDeliveryError, match="HTTP 401"):
+        with pytest.raises(WebhookDeliveryError, match="HTTP 401") as raised:
             await notifier.notify(make_event())
     finally:
         await notifier.aclose()
     (request,) = receiver.requests
     assert not request.verified
+    assert raised.value.retryable is False
 
 
 @pytest.mark.asyncio
-async def test_all_attempts_5xx_fail_after_attempts_with_exponential_backoff(
-    receiver: Receiver, make_notifier: MakeNotifier
-) -> None:
-    receiver.fail_next(10, 503)
-    notifier = make_notifier(attempts=4, base_delay=0.004, max_delay=0.05)
-    delays = record_delays(notifier)
-    with pytest.raises(WebhookDeliveryError) as raised:
-        await notifier.notify(make_event())
-    assert len(receiver.requests) == 4 and not receiver.delivered
-    assert raised.value.attempts == 4 and raised.value.status_code == 503
-    assert "after 4 attempts: HTTP 503" in str(raised.value)
-    # Ceilings 0.004, 0.008, 0.016, each jittered within [ceiling / 2, ceiling].
-    assert len(delays) == 3
-    for attempt, delay in enumerate(delays):
-        ceiling = 0.004 * 2**attempt
-        assert ceiling / 2 <= delay <= ceiling
-
-
-@pytest.mark.asyncio
-async def test_backoff_is_capped_by_max_delay(receiver: Receiver, make_notifier: MakeNotifier) -> None:
-    receiver.fail_next(10, 500)
-    notifier = make_notifier(attempts=5, base_delay=0.004, max_delay=0.006)
-    delays = record_delays(notifier)
-    with pytest.raises(WebhookDeliveryError):
-        await notifier.notify(make_event())
-    assert len(delays) == 4 and all(d <= 0.006 for d in delays)
-
-
-@pytest.mark.asyncio
-async def test_connection_refused_fails_after_every_attempt(make_notifier: MakeNotifier) -> None:
+async def test_connection_refused_is_one_attempt_and_retryable(make_notifier: MakeNotifier) -> None:
     url = closed_port_url() + PATH
-    notifier = make_notifier(url, attempts=2)
-    delays = record_delays(notifier)
+    notifier = make_notifier(url)
     with pytest.raises(WebhookDeliveryError) as raised:
         await notifier.notify(make_event())
-    assert raised.value.attempts == 2 and raised.value.status_code is None
-    assert "ConnectError" in str(raised.value)
-    assert notifier.host in str(raised.value)
-    assert len(delays) == 1
+    assert raised.value.status_code is None and raised.value.retryable is True
+    assert str(raised.value) == f"rotation webhook to {notifier.host} failed: ConnectError"
 
 
 @pytest.mark.asyncio
-async def test_timeout_is_retried(receiver: Receiver, make_notifier: MakeNotifier) -> None:
-    receiver.hang_next(0.6)
-    notifier = make_notifier(timeout=0.15, attempts=2)
-    await notifier.notify(make_event())
-    assert [r.status for r in receiver.requests] == [None, 200]
-    assert len(receiver.delivered) == 1
-
-
-@pytest.mark.asyncio
-async def test_timeout_on_every_attempt_names_the_exception(receiver: Receiver, make_notifier: MakeNotifier) -> None:
+async def test_timeout_is_one_attempt_and_retryable(receiver: Receiver, make_notifier: MakeNotifier) -> None:
     receiver.hang_next(0.4)
-    with pytest.raises(WebhookDeliveryError, match=r"after 1 attempt: ReadTimeout"):
-        await make_notifier(timeout=0.1, attempts=1).notify(make_event())
+    with pytest.raises(WebhookDeliveryError, match=r"failed: ReadTimeout$") as raised:
+        await make_notifier(timeout=0.1).notify(make_event())
+    assert raised.value.retryable is True
+    assert len(receiver.requests) == 1
 
 
 @pytest.mark.asyncio
@@ -410,20 +393,27 @@ async def test_secret_body_and_path_never_appear_in_errors_or_logs(
     body = event_body(event).decode()
     errors: list[WebhookDeliveryError] = []
 
+    await make_notifier(receiver.url + "?token=query-token-9c1e").notify(event)
     receiver.fail_next(1, 500)
-    await make_notifier(receiver.url + "?token=query-token-9c1e").notify(event)  # a retry, then success
-    receiver.fail_next(3, 500)
     receiver.fail_next(1, 403)
-    for url, attempts in (
-        (receiver.url + "?token=query-token-9c1e", 3),
-        (receiver.url, 1),
-        (closed_port_url() + PATH, 2),
-    ):
+    receiver.fail_next(1, 429, retry_after="7")
+    for url in (receiver.url + "?token=query-token-9c1e", receiver.url, receiver.url, closed_port_url() + PATH):
         with pytest.raises(WebhookDeliveryError) as raised:
-            await make_notifier(url, attempts=attempts).notify(event)
+            await make_notifier(url).notify(event)
         errors.append(raised.value)
+    receiver.fail_next(1, 502)
+    configured = WebhookNotifier.from_environ(
+        {URL_VARIABLE: receiver.url + "?token=query-token-9c1e", SECRET_VARIABLE: SECRET, ATTEMPTS_VARIABLE: "3"}
+    )
+    assert configured is not None
+    try:
+        with pytest.raises(WebhookDeliveryError) as raised:
+            await configured.notify(event)
+    finally:
+        await configured.aclose()
+    errors.append(raised.value)
 
-    assert len(errors) == 3
+    assert len(errors) == 5
     signatures = [r.headers["x-strongroom-signature"].removeprefix("v1=") for r in receiver.requests]
     for error in errors:
         for text in (str(error), repr(error), str(error.args)):
@@ -432,7 +422,7 @@ async def test_secret_body_and_path_never_appear_in_errors_or_logs(
             assert PATH not in text and "query-token-9c1e" not in text
             assert not any(signature in text for signature in signatures)
         assert error.__cause__ is None and error.__context__ is None  # no chained httpx exception to log
-    assert caplog.records, "retries are logged"
+    assert caplog.records, "the ignored attempts variable is logged"
     logged = caplog.text
     assert SECRET not in logged
     assert body not in logged and "marker-reason-7f3a" not in logged
@@ -444,7 +434,7 @@ async def test_secret_body_and_path_never_appear_in_errors_or_logs(
 def test_repr_holds_no_secret() -> None:
     notifier = WebhookNotifier("https://hooks.example.com/path?token=t0ken", SECRET)
     assert SECRET not in repr(notifier) and "t0ken" not in repr(notifier)
-    assert repr(notifier) == "<WebhookNotifier https://hooks.example.com attempts=3>"
+    assert repr(notifier) == "<WebhookNotifier https://hooks.example.com>"
 
 
 # -- configuration and registration ---------------------------------------------------
@@ -467,10 +457,6 @@ def config(tmp_path: Path, **environ: str) -> PluginConfig:
         ({URL_VARIABLE: "https://hooks.example.com/x"}, SECRET_VARIABLE),
         ({URL_VARIABLE: "https://hooks.example.com/x", SECRET_VARIABLE: "  "}, SECRET_VARIABLE),
         ({URL_VARIABLE: "https://hooks.example.com/x", SECRET_VARIABLE: "short-secret"}, SECRET_VARIABLE),
-        ({**CONFIGURED, ATTEMPTS_VARIABLE: "0"}, ATTEMPTS_VARIABLE),
-        ({**CONFIGURED, ATTEMPTS_VARIABLE: "11"}, ATTEMPTS_VARIABLE),
-        ({**CONFIGURED, ATTEMPTS_VARIABLE: "three"}, ATTEMPTS_VARIABLE),
-        ({**CONFIGURED, ATTEMPTS_VARIABLE: "-1"}, ATTEMPTS_VARIABLE),
     ],
 )
 def test_malformed_configuration_names_the_variable(tmp_path: Path, environ: dict[str, str], variable: str) -> None:
@@ -497,15 +483,37 @@ def test_registered_trylast_through_pluggy() -> None:
 
 
 @pytest.mark.asyncio
-async def test_configured_webhook_is_registered(tmp_path: Path) -> None:
-    environ = {URL_VARIABLE: " https://hooks.example.com/rotation ", SECRET_VARIABLE: SECRET, ATTEMPTS_VARIABLE: "5"}
+async def test_configured_webhook_is_registered(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    environ = {URL_VARIABLE: " https://hooks.example.com/rotation ", SECRET_VARIABLE: SECRET}
     registered = list(register_rotation_notifiers(config(tmp_path, **environ)))
     assert [n.name for n in registered] == ["log", "webhook"]
     assert all(isinstance(n, RotationNotifier) for n in registered)
     webhook = registered[1]
     assert isinstance(webhook, WebhookNotifier)
-    assert webhook.attempts == 5 and webhook.host == "hooks.example.com"
+    assert webhook.host == "hooks.example.com"
+    assert not [r for r in caplog.records if ATTEMPTS_VARIABLE in r.getMessage()]
     await webhook.aclose()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("value", ["5", "10", "0", "three"])
+async def test_the_attempts_variable_is_ignored_with_a_warning(
+    receiver: Receiver, tmp_path: Path, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    """Kept configurations still start, and no longer multiply the POSTs per delivery."""
+    caplog.set_level(logging.WARNING)
+    environ = {URL_VARIABLE: receiver.url, SECRET_VARIABLE: SECRET, ATTEMPTS_VARIABLE: value}
+    (_, webhook) = register_rotation_notifiers(config(tmp_path, **environ))
+    assert isinstance(webhook, WebhookNotifier)
+    try:
+        receiver.fail_next(5, 503)
+        with pytest.raises(WebhookDeliveryError):
+            await webhook.notify(make_event())
+    finally:
+        await webhook.aclose()
+    assert len(receiver.requests) == 1
+    (warning,) = [r for r in caplog.records if ATTEMPTS_VARIABLE in r.getMessage()]
+    assert warning.levelno == logging.WARNING and "ignored" in warning.getMessage()
 
 
 # -- the log notifier ----------------------------------------------------------------

@@ -1,79 +1,38 @@
-"""The builtin Vault Transit backend, against the Vault test double (tests/fakes/vault_transit.py)."""
+"""The builtin Vault Transit backend against a real OpenBao: the contract, rotation, namespaces, registration.
+
+The fixtures (tests/plugins/vault_server.py) give each test a fresh transit
+mount and key on one OpenBao server shared by the session. Failures (sealed
+server, wrong token, missing key, injected faults) are in
+test_vault_transit_failures.py.
+"""
 
 from __future__ import annotations
 
 import base64
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import hvac
 import pytest
-import pytest_asyncio
 
 from graphql_api.services.envelope import Backends, Envelope
 from graphql_api.settings import Settings
 from plugins.builtin.vault_transit import VaultTransitBackend, associated_data, parse_key_id
 from plugins.interfaces import BackendStatus, KeyUnavailable, PluginConfig, RotatableBackend, WrappedKey
 from plugins.manager import build_plugin_manager, collect_encryption_backends
-from tests.fakes.vault_transit import VaultDouble, running_vault_double
+from tests.openbao import OpenBao, Transit, strongroom_policy
 from tests.plugins.key_material import assert_no_key_material
-from tests.process import closed_port_url
-
-TOKEN = "s.strongroom-test-token"
-KEY = "strongroom"
-CONTEXT = {"workspace_id": "default", "secret_id": "00000000-0000-0000-0000-000000000001"}
-OTHER_SECRET = {"workspace_id": "default", "secret_id": "00000000-0000-0000-0000-000000000002"}
-FAST = {"backoff_base": 0.001, "backoff_cap": 0.005}
-
-MakeBackend = Callable[..., VaultTransitBackend]
-
-
-@pytest.fixture(scope="module")
-def served_vault() -> Iterator[VaultDouble]:
-    with running_vault_double(TOKEN) as double:
-        yield double
-
-
-@pytest.fixture
-def vault(served_vault: VaultDouble) -> Iterator[VaultDouble]:
-    served_vault.reset()
-    client = hvac.Client(url=served_vault.url, token=TOKEN)
-    client.secrets.transit.create_key(KEY)
-    client.adapter.close()
-    served_vault.requests.clear()
-    yield served_vault
-
-
-@pytest_asyncio.fixture
-async def make_backend(vault: VaultDouble) -> AsyncIterator[MakeBackend]:
-    made: list[VaultTransitBackend] = []
-
-    def make(**overrides: Any) -> VaultTransitBackend:
-        arguments: dict[str, Any] = {"url": vault.url, "token": TOKEN, "key_name": KEY, **FAST, **overrides}
-        backend = VaultTransitBackend(**arguments)
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        await backend.aclose()
-
-
-@pytest.fixture
-def backend(make_backend: MakeBackend) -> VaultTransitBackend:
-    return make_backend()
-
+from tests.plugins.vault_server import CONTEXT, KEY, OTHER_SECRET, MakeBackend
 
 # -- the contract ------------------------------------------------------------
 
 
-def test_is_a_rotatable_backend(backend: VaultTransitBackend) -> None:
+def test_is_a_rotatable_backend(bao: OpenBao, backend: VaultTransitBackend) -> None:
     assert isinstance(backend, RotatableBackend)
     assert backend.name == "vault"
-    assert TOKEN not in repr(backend)
+    assert bao.root_token not in repr(backend)
 
 
 @pytest.mark.asyncio
@@ -90,19 +49,21 @@ async def test_wrap_unwrap_round_trip(backend: VaultTransitBackend) -> None:
 
 
 @pytest.mark.asyncio
-async def test_wrap_binds_the_context_as_associated_data(vault: VaultDouble, backend: VaultTransitBackend) -> None:
+async def test_wrap_binds_the_context_as_associated_data(
+    admin: hvac.Client, transit: Transit, backend: VaultTransitBackend
+) -> None:
     data_key = os.urandom(32)
     wrapped = await backend.wrap(data_key, CONTEXT)
-    client = hvac.Client(url=vault.url, token=TOKEN)
-    try:
-        opened = client.secrets.transit.decrypt_data(
-            KEY, ciphertext=wrapped.ciphertext.decode(), associated_data=associated_data(CONTEXT)
-        )
-        assert base64.b64decode(opened["data"]["plaintext"]) == data_key
-        with pytest.raises(hvac.exceptions.InvalidRequest):
-            client.secrets.transit.decrypt_data(KEY, ciphertext=wrapped.ciphertext.decode())
-    finally:
-        client.adapter.close()
+
+    opened = admin.secrets.transit.decrypt_data(
+        KEY,
+        ciphertext=wrapped.ciphertext.decode(),
+        associated_data=associated_data(CONTEXT),
+        mount_point=transit.mount,
+    )
+    assert base64.b64decode(opened["data"]["plaintext"]) == data_key
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        admin.secrets.transit.decrypt_data(KEY, ciphertext=wrapped.ciphertext.decode(), mount_point=transit.mount)
 
 
 @pytest.mark.asyncio
@@ -126,6 +87,19 @@ async def test_unwrap_refuses_a_ciphertext_that_does_not_match_its_key_id(backen
         await backend.unwrap(WrappedKey(b"\xff garbage", f"{KEY}:v1"), CONTEXT)
     with pytest.raises(KeyUnavailable, match="not a Vault ciphertext"):
         await backend.unwrap(WrappedKey(wrapped.ciphertext, "fernet-0123"), CONTEXT)
+
+
+@pytest.mark.asyncio
+async def test_altered_ciphertext_is_refused(backend: VaultTransitBackend) -> None:
+    wrapped = await backend.wrap(os.urandom(32), CONTEXT)
+    prefix, body = wrapped.ciphertext[: len(b"vault:v1:")], bytearray(base64.b64decode(wrapped.ciphertext[9:]))
+    body[-1] ^= 1  # one bit of the GCM tag
+    altered = WrappedKey(prefix + base64.b64encode(bytes(body)), wrapped.key_id)
+
+    with pytest.raises(KeyUnavailable, match=f"vault key {KEY}:v1 .*altered data"):
+        await backend.unwrap(altered, CONTEXT)
+    with pytest.raises(KeyUnavailable, match=f"vault key {KEY}:v1 is unavailable: invalid ciphertext$"):
+        await backend.unwrap(WrappedKey(b"vault:v1:not base64!", wrapped.key_id), CONTEXT)
 
 
 def test_key_ids_parse() -> None:
@@ -170,7 +144,9 @@ async def test_envelope_seals_and_opens_through_vault(backend: VaultTransitBacke
 
 
 @pytest.mark.asyncio
-async def test_rotate_then_rewrap_moves_to_the_new_version(backend: VaultTransitBackend) -> None:
+async def test_rotate_then_rewrap_moves_to_the_new_version(
+    bao: OpenBao, transit: Transit, backend: VaultTransitBackend
+) -> None:
     data_key = os.urandom(32)
     old = await backend.wrap(data_key, CONTEXT)
 
@@ -183,6 +159,8 @@ async def test_rotate_then_rewrap_moves_to_the_new_version(backend: VaultTransit
     assert await backend.unwrap(rewrapped, CONTEXT) == data_key
     assert await backend.unwrap(old, CONTEXT) == data_key  # older versions stay readable
     assert (await backend.wrap(data_key, CONTEXT)).key_id == f"{KEY}:v2"
+    key = bao.read_key(transit, KEY)
+    assert key is not None and key["latest_version"] == 2  # the server itself rotated
 
 
 @pytest.mark.asyncio
@@ -205,11 +183,11 @@ async def test_rewrap_keeps_the_context_binding(backend: VaultTransitBackend) ->
 
 
 @pytest.mark.asyncio
-async def test_rotation_by_another_client_is_seen_by_wrap(vault: VaultDouble, backend: VaultTransitBackend) -> None:
+async def test_rotation_by_another_client_is_seen_by_wrap(
+    admin: hvac.Client, transit: Transit, backend: VaultTransitBackend
+) -> None:
     assert await backend.current_key_id() == f"{KEY}:v1"
-    client = hvac.Client(url=vault.url, token=TOKEN)
-    client.secrets.transit.rotate_key(KEY)
-    client.adapter.close()
+    admin.secrets.transit.rotate_key(KEY, mount_point=transit.mount)
 
     wrapped = await backend.wrap(os.urandom(32), CONTEXT)
 
@@ -219,10 +197,11 @@ async def test_rotation_by_another_client_is_seen_by_wrap(vault: VaultDouble, ba
 
 @pytest.mark.asyncio
 async def test_data_under_a_previous_transit_key_unwraps_and_rewraps_to_the_new_one(
-    make_backend: MakeBackend,
+    bao: OpenBao, transit: Transit, make_backend: MakeBackend
 ) -> None:
     data_key = os.urandom(32)
     wrapped = await make_backend().wrap(data_key, CONTEXT)
+    bao.create_key(transit, "strongroom-2024")
     renamed = make_backend(key_name="strongroom-2024")
 
     assert await renamed.unwrap(wrapped, CONTEXT) == data_key
@@ -230,165 +209,78 @@ async def test_data_under_a_previous_transit_key_unwraps_and_rewraps_to_the_new_
 
     assert moved.key_id == "strongroom-2024:v1"
     assert await renamed.unwrap(moved, CONTEXT) == data_key
+    with pytest.raises(KeyUnavailable, match=f"{KEY}:v1 .*wrong key"):
+        await renamed.unwrap(WrappedKey(moved.ciphertext, f"{KEY}:v1"), CONTEXT)
 
 
 @pytest.mark.asyncio
 async def test_versions_below_min_decryption_version_are_refused(
-    vault: VaultDouble, backend: VaultTransitBackend
+    admin: hvac.Client, transit: Transit, backend: VaultTransitBackend
 ) -> None:
-    old = await backend.wrap(os.urandom(32), CONTEXT)
+    data_key = os.urandom(32)
+    old = await backend.wrap(data_key, CONTEXT)
     await backend.rotate_key()
-    client = hvac.Client(url=vault.url, token=TOKEN)
-    client.secrets.transit.update_key_configuration(KEY, min_decryption_version=2)
-    client.adapter.close()
+    current = await backend.rewrap(old, CONTEXT)
+    admin.secrets.transit.update_key_configuration(KEY, min_decryption_version=2, mount_point=transit.mount)
 
-    with pytest.raises(KeyUnavailable, match=f"vault key {KEY}:v1 .*min_decryption_version"):
+    with pytest.raises(KeyUnavailable, match=f"vault key {KEY}:v1 .*min_decryption_version") as caught:
         await backend.unwrap(old, CONTEXT)
+
+    assert_no_key_material(caught.value, data_key)
+    assert await backend.unwrap(current, CONTEXT) == data_key  # rewrapped data is unaffected
+    assert (await backend.health()).healthy
 
 
 # -- namespaces and mounts -------------------------------------------------------
 
 
 @pytest.mark.asyncio
-async def test_namespace_and_mount_point_are_used(vault: VaultDouble, make_backend: MakeBackend) -> None:
-    vault.mounts.add("secrets-transit")
-    backend = make_backend(namespace="team-a", mount_point="secrets-transit", key_name="app")
+async def test_namespace_and_mount_point_are_used(bao: OpenBao, make_backend: MakeBackend) -> None:
+    namespace = bao.create_namespace()
+    scoped = bao.new_transit(namespace)
+    # A token of that namespace, as an operator would issue it: valid nowhere else.
+    token = bao.create_token(strongroom_policy(scoped.mount, "app"), namespace=namespace)
+    bao.create_key(scoped, "app")
+    backend = make_backend(namespace=namespace, mount_point=scoped.mount, key_name="app", token=token)
     data_key = os.urandom(32)
-
-    wrapped = await backend.wrap(data_key, CONTEXT)  # Vault upserts the key on first encrypt
-
-    assert vault.key("app", mount="secrets-transit", namespace="team-a") is not None
-    assert vault.key("app", mount="secrets-transit") is None
-    assert await backend.unwrap(wrapped, CONTEXT) == data_key
-    assert (await backend.health()).healthy
-    transit_requests = [r for r in vault.requests if "/secrets-transit/" in r.path]
-    assert transit_requests and all(r.namespace == "team-a" for r in transit_requests)
-    health_requests = [r for r in vault.requests if r.path == "/v1/sys/health"]
-    assert health_requests and all(r.namespace == "" for r in health_requests)
-
-
-# -- failures ----------------------------------------------------------------
-
-
-@pytest.mark.asyncio
-async def test_sealed_vault_is_unavailable_and_unhealthy(vault: VaultDouble, backend: VaultTransitBackend) -> None:
-    data_key = os.urandom(32)
-    wrapped = await backend.wrap(data_key, CONTEXT)
-    vault.seal()
-
-    with pytest.raises(KeyUnavailable, match=f"vault key {KEY}:v1 is unavailable: sealed") as caught:
-        await backend.unwrap(wrapped, CONTEXT)
-    with pytest.raises(KeyUnavailable, match="sealed"):
-        await backend.wrap(data_key, CONTEXT)
-    status = await backend.health()
-
-    assert_no_key_material(caught.value, data_key)
-    assert status.healthy is False and status.error is not None and "sealed" in status.error
-    vault.unseal()
-    assert await backend.unwrap(wrapped, CONTEXT) == data_key
-
-
-@pytest.mark.asyncio
-async def test_unreachable_vault_is_unavailable_and_unhealthy(make_backend: MakeBackend) -> None:
-    backend = make_backend(url=closed_port_url(), timeout=2.0)
-
-    with pytest.raises(KeyUnavailable, match=f"vault key {KEY} is unavailable: unreachable"):
-        await backend.wrap(os.urandom(32), CONTEXT)
-    status = await backend.health()
-
-    assert status.healthy is False
-    assert status.error is not None and "unreachable" in status.error
-
-
-@pytest.mark.asyncio
-async def test_one_503_is_retried(vault: VaultDouble, backend: VaultTransitBackend) -> None:
-    data_key = os.urandom(32)
-    vault.fail_next(1, 503)
 
     wrapped = await backend.wrap(data_key, CONTEXT)
 
-    assert vault.count(f"/encrypt/{KEY}") == 2
     assert await backend.unwrap(wrapped, CONTEXT) == data_key
+    assert bao.read_key(scoped, "app") is not None
+    assert bao.request("GET", f"{scoped.mount}/keys/app").status_code == 404  # not in the root namespace
+    # OpenBao refuses sys/health inside a namespace ("operation unavailable in
+    # namespaces"): healthy means the backend asked the root namespace.
+    assert await backend.health() == BackendStatus(healthy=True, key_id="app:v1", error=None)
+    assert bao.request("GET", "sys/health", namespace=namespace).status_code == 400
 
 
 @pytest.mark.asyncio
-async def test_persistent_503_ends_in_key_unavailable_after_the_attempts(
-    vault: VaultDouble, backend: VaultTransitBackend
-) -> None:
-    data_key = os.urandom(32)
-    vault.fail_next(10, 503)
+async def test_without_the_namespace_the_mount_is_not_found(bao: OpenBao, make_backend: MakeBackend) -> None:
+    namespace = bao.create_namespace()
+    scoped = bao.new_transit(namespace)
+    bao.create_key(scoped, "app")
+    backend = make_backend(mount_point=scoped.mount, key_name="app")
 
-    with pytest.raises(KeyUnavailable, match="sealed or down") as caught:
-        await backend.wrap(data_key, CONTEXT)
-
-    assert vault.count(f"/encrypt/{KEY}") == backend.attempts == 3
-    assert_no_key_material(caught.value, data_key)
-
-
-@pytest.mark.asyncio
-async def test_500_and_502_are_retried(vault: VaultDouble, backend: VaultTransitBackend) -> None:
-    vault.fail_next(1, 500)
-    vault.fail_next(1, 502)
-
-    assert (await backend.wrap(os.urandom(32), CONTEXT)).key_id == f"{KEY}:v1"
-    assert vault.count(f"/encrypt/{KEY}") == 3
-
-
-@pytest.mark.asyncio
-async def test_client_errors_are_not_retried(vault: VaultDouble, make_backend: MakeBackend) -> None:
-    wrong_token = make_backend(token="not-the-token")
-
-    with pytest.raises(KeyUnavailable, match="permission denied"):
-        await wrong_token.wrap(os.urandom(32), CONTEXT)
-    assert vault.count(f"/encrypt/{KEY}") == 1
-
-    vault.fail_next(1, 400)
-    with pytest.raises(KeyUnavailable, match="request rejected"):
-        await make_backend().wrap(os.urandom(32), CONTEXT)
-    assert vault.count(f"/encrypt/{KEY}") == 2
-
-
-@pytest.mark.asyncio
-async def test_missing_key_is_reported(make_backend: MakeBackend) -> None:
-    backend = make_backend(key_name="never-created")
-
-    with pytest.raises(KeyUnavailable, match="vault key never-created is unavailable: not found"):
+    with pytest.raises(KeyUnavailable, match="vault key app is unavailable: not found"):
         await backend.current_key_id()
-    status = await backend.health()
-    assert status.healthy is False and status.error is not None and "not found" in status.error
 
 
 @pytest.mark.asyncio
-async def test_no_error_message_contains_the_data_key(vault: VaultDouble, backend: VaultTransitBackend) -> None:
+async def test_least_privilege_token_does_everything_strongroom_needs(
+    bao: OpenBao, transit: Transit, make_backend: MakeBackend
+) -> None:
+    token = bao.create_token(strongroom_policy(transit.mount, KEY))
+    backend = make_backend(token=token)
     data_key = os.urandom(32)
-    wrapped = await backend.wrap(data_key, CONTEXT)
-    failures: list[KeyUnavailable] = []
-    attempts: list[Callable[[], Awaitable[bytes]]] = [
-        lambda: backend.unwrap(wrapped, OTHER_SECRET),
-        lambda: backend.unwrap(WrappedKey(wrapped.ciphertext[:-4] + b"AAA=", wrapped.key_id), CONTEXT),
-        lambda: backend.unwrap(WrappedKey(wrapped.ciphertext, f"{KEY}:v7"), CONTEXT),
-    ]
-    for attempt in attempts:
-        with pytest.raises(KeyUnavailable) as caught:
-            await attempt()
-        failures.append(caught.value)
-    vault.fail_next(10, 503)
-    with pytest.raises(KeyUnavailable) as caught:
-        await backend.wrap(data_key, CONTEXT)
-    failures.append(caught.value)
 
-    for failure in failures:
-        assert_no_key_material(failure, data_key)
-        assert str(failure).startswith("vault key ")
+    old = await backend.wrap(data_key, CONTEXT)
+    assert await backend.rotate_key() == f"{KEY}:v2"
+    moved = await backend.rewrap(old, CONTEXT)
 
-
-@pytest.mark.asyncio
-async def test_closed_backend_refuses(make_backend: MakeBackend) -> None:
-    backend = make_backend()
-    await backend.aclose()
-
-    with pytest.raises(KeyUnavailable, match="backend closed"):
-        await backend.wrap(os.urandom(32), CONTEXT)
+    assert moved.key_id == f"{KEY}:v2"
+    assert await backend.unwrap(moved, CONTEXT) == data_key
+    assert (await backend.health()).healthy
 
 
 # -- registration --------------------------------------------------------------
@@ -406,7 +298,7 @@ def test_vault_is_available_only_when_configured(tmp_path: Path) -> None:
     backends = collect(
         {
             "VAULT_URL": "http://127.0.0.1:8200",
-            "VAULT_TOKEN": TOKEN,
+            "VAULT_TOKEN": "s.token",
             "VAULT_TRANSIT_KEY": "app",
             "VAULT_MOUNT_POINT": "kms",
             "VAULT_NAMESPACE": "team-a",
@@ -425,7 +317,7 @@ def test_vault_is_available_only_when_configured(tmp_path: Path) -> None:
 
 
 def test_vault_registration_without_settings_reads_the_environment(tmp_path: Path) -> None:
-    environ = {"VAULT_URL": "http://vault:8200", "VAULT_TOKEN": TOKEN, "VAULT_TRANSIT_KEY": "app"}
+    environ = {"VAULT_URL": "http://vault:8200", "VAULT_TOKEN": "s.token", "VAULT_TRANSIT_KEY": "app"}
 
     backend = collect(environ, tmp_path, with_settings=False)["vault"]
 
@@ -436,17 +328,30 @@ def test_vault_registration_without_settings_reads_the_environment(tmp_path: Pat
 @pytest.mark.parametrize("with_settings", [True, False])
 def test_vault_url_without_a_key_names_the_variable(tmp_path: Path, with_settings: bool) -> None:
     with pytest.raises(ValueError, match="^VAULT_TRANSIT_KEY: must be set with VAULT_URL$"):
-        collect({"VAULT_URL": "http://vault:8200", "VAULT_TOKEN": TOKEN}, tmp_path, with_settings=with_settings)
+        collect({"VAULT_URL": "http://vault:8200", "VAULT_TOKEN": "s.token"}, tmp_path, with_settings=with_settings)
     with pytest.raises(ValueError, match="^VAULT_TOKEN: must be set with VAULT_URL$"):
         collect({"VAULT_URL": "http://vault:8200", "VAULT_TRANSIT_KEY": "app"}, tmp_path, with_settings=with_settings)
 
 
 @pytest.mark.asyncio
-async def test_registered_backend_works_against_the_double(vault: VaultDouble, tmp_path: Path) -> None:
-    environ = {"VAULT_URL": vault.url, "VAULT_TOKEN": TOKEN, "VAULT_TRANSIT_KEY": KEY}
-    backend = collect(environ, tmp_path)["vault"]
+@pytest.mark.parametrize("with_settings", [True, False])
+async def test_registered_backend_works_against_openbao(
+    bao: OpenBao, transit: Transit, tmp_path: Path, with_settings: bool
+) -> None:
+    namespace = bao.create_namespace()
+    scoped = bao.new_transit(namespace)
+    bao.create_key(scoped, KEY)
+    environ = {
+        "VAULT_URL": bao.url,
+        "VAULT_TOKEN": bao.create_token(strongroom_policy(scoped.mount, KEY), namespace=namespace),
+        "VAULT_TRANSIT_KEY": KEY,
+        "VAULT_MOUNT_POINT": f"/{scoped.mount}/",
+        "VAULT_NAMESPACE": namespace,
+    }
+    backend = collect(environ, tmp_path, with_settings=with_settings)["vault"]
     try:
         data_key = os.urandom(32)
         assert await backend.unwrap(await backend.wrap(data_key, CONTEXT), CONTEXT) == data_key
+        assert await backend.health() == BackendStatus(healthy=True, key_id=f"{KEY}:v1", error=None)
     finally:
         await backend.aclose()

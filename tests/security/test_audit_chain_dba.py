@@ -274,3 +274,40 @@ async def test_a_checkpoint_row_the_server_did_not_sign_is_no_starting_point(ser
     assert second["signature"] != first["signature"] and second["previousSignature"] == first["signature"]
     report = await integrity(server)
     assert report["valid"] is False and report["firstInvalidEventId"] == str(events[1].id), report
+
+
+HAND_EDITS = {
+    # column: (new value on SQLite, on PostgreSQL); None: not storable there
+    "created_at": ("2020-01-01 00:00:00.000001+00:00", "2020-01-01 00:00:00.000001+00:00"),
+    "success": (0, False),
+    "action": ("LISTED", "LISTED"),
+    "user_agent": ("curl/8", "curl/8"),
+    "details": ('{"name":"ELSEWHERE","version":1}', '{"name":"ELSEWHERE","version":1}'),
+    "secret_id": ("00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"),
+    "id": ("not-a-uuid", None),
+}
+
+
+@pytest.mark.parametrize("column", sorted(HAND_EDITS))
+async def test_one_column_edited_by_hand_names_the_event(server: Server, column: str) -> None:
+    """Raw SQL, as a DBA would type it, on one stored column of one event:
+    verification reports that event (and never crashes on what it reads)."""
+    from graphql_api.sql import dialect_of_connection
+
+    events = await trail(server, reads=3)
+    connection = SecretAudit._meta.db
+    dialect = dialect_of_connection(connection)
+    value = HAND_EDITS[column][0 if dialect.name == "sqlite" else 1]
+    if value is None:
+        pytest.skip(f"{column} cannot hold that value on {dialect.name}")
+    cast = "::text::jsonb" if column == "details" and dialect.name == "postgres" else ""
+    cast = "::text::timestamptz" if column == "created_at" and dialect.name == "postgres" else cast
+    target = events[2]
+    await connection.execute_query(
+        dialect.statement(f'UPDATE "secret_audit" SET "{column}" = ?{cast} WHERE "workspace_id" = ? AND "seq" = ?'),
+        [value, "default", target.seq],
+    )
+    report = await integrity(server)
+    assert report["valid"] is False, report
+    expected = None if column == "id" else str(target.id)
+    assert report["firstInvalidEventId"] == expected, report

@@ -12,7 +12,7 @@ from graphql_api.errors import BackendUnavailable, BadUserInput
 from graphql_api.services.envelope import Backends, Envelope, SealedValue
 from plugins.builtin.fernet import FernetBackend
 from plugins.interfaces import EncryptionBackend
-from plugins.memory import InMemoryBackend
+from plugins.testing import InMemoryBackend
 
 WORKSPACE = "default"
 PLAINTEXT = "p4ssw0rd-that-must-never-leak"
