@@ -56,8 +56,11 @@ check-contract: install
 bench: install
 	$(BIN)/python -m bench
 
+LINTED := graphql_api plugins models tests bench
+
 lint: install
-	$(BIN)/ruff check graphql_api plugins models tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 clean:
