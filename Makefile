@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 ASSETS := graphql_api/static/graphiql/manifest.json
 
-.PHONY: install graphiql conformance run migrate test test-sqlite schema check-contract lint clean bench fuzz
+.PHONY: install graphiql conformance run migrate test test-fast test-sqlite schema check-contract lint clean bench fuzz
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ migrate: install
 
 test: install graphiql conformance
 	$(BIN)/python -m pytest
+
+# The fast loop: everything but the tests marked `slow` (CI runs `make test`).
+test-fast: install graphiql conformance
+	$(BIN)/python -m pytest -m "not slow"
 
 test-sqlite: install graphiql conformance
 	STRONGROOM_TEST_DATABASES=sqlite $(BIN)/python -m pytest

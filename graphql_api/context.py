@@ -47,7 +47,7 @@ class Loaders:
 
 def build_loaders(services: Services) -> Loaders:
     async def load_versions(ids: Sequence[UUID]) -> list[list[SecretVersion]]:
-        grouped = await services.secrets.versions(ids)
+        grouped = await services.secret_reads.versions(ids)
         return [grouped[i] for i in ids]
 
     async def load_last_accessed(ids: Sequence[UUID]) -> list[datetime | None]:
@@ -91,7 +91,11 @@ class Context:
             await self.services.authorizer.require(identity, permission, workspace_id)
         except Forbidden:
             visible = secret_id is not None and identity.may(Permission.LIST_SECRETS, workspace_id)
-            if visible and secret_id is not None and not await self.services.secrets.exists(workspace_id, secret_id):
+            if (
+                visible
+                and secret_id is not None
+                and not await self.services.secret_reads.exists(workspace_id, secret_id)
+            ):
                 visible = False
             self.services.denials.record(workspace_id, permission, self.actor, secret_id=secret_id if visible else None)
             raise

@@ -523,7 +523,7 @@ class Engine:
             hide_suggestions=self.hide_suggestions,
         )
         if optimized_is_awaitable(result):
-            result = await result  # type: ignore[misc]
+            result = await result  # type: ignore[misc]  # graphql-core's is_awaitable is no TypeGuard: not narrowed
         assert isinstance(result, ExecutionResult)
         return self._outcome(result, prepared, variables)
 
@@ -562,7 +562,7 @@ class Engine:
             return self._outcome(ExecutionResult(None, errors=executor), prepared, variables)
         source = create_source_event_stream(executor)
         if optimized_is_awaitable(source):
-            source = await source  # type: ignore[misc]
+            source = await source  # type: ignore[misc]  # likewise: is_awaitable does not narrow
         if isinstance(source, ExecutionResult):
             return self._outcome(source, prepared, variables)
         document = prepared.document
@@ -578,11 +578,11 @@ class Engine:
                 return found
             result = execute_subscription_event(event_executor)
             if optimized_is_awaitable(result):
-                return _store_when_done(result, shared, payload, document, key)  # type: ignore[arg-type]
-            shared.put(payload, document, key, result)  # type: ignore[arg-type]
+                return _store_when_done(result, shared, payload, document, key)  # type: ignore[arg-type]  # not narrowed
+            shared.put(payload, document, key, result)  # type: ignore[arg-type]  # not narrowed (is_awaitable)
             return result
 
-        results = map_source_to_response_event(executor, source, complete)  # type: ignore[arg-type]
+        results = map_source_to_response_event(executor, source, complete)  # type: ignore[arg-type]  # not narrowed
         return self._stream(results, prepared, variables)
 
     async def _stream(

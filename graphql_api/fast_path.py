@@ -117,7 +117,9 @@ async def _secret_values(context: Context, arguments: Mapping[str, Any]) -> list
     workspace_id = _id(arguments["workspaceId"])
     assert workspace_id is not None
     await context.authorize(Permission.READ_VALUES, workspace_id)
-    return await context.services.secrets.reveal_many(workspace_id, _strings(arguments.get("names")), context.actor)
+    return await context.services.secret_reads.reveal_many(
+        workspace_id, _strings(arguments.get("names")), context.actor
+    )
 
 
 @dataclass(frozen=True)

@@ -301,7 +301,7 @@ class GraphQLHTTP:
             )
         if method == "GET" and kind is not OperationType.QUERY:
             outcome = engine.request_error([_client_error("Mutations must be sent with POST.")])
-            outcome.method_not_allowed = True  # type: ignore[attr-defined]
+            outcome.method_not_allowed = True  # type: ignore[attr-defined]  # a mark on this one answer, read with getattr
             return outcome
         context = Context.for_operation(self.services, credentials_of(scope, self.services, rid))
         note(context, selected)

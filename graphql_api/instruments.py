@@ -111,7 +111,7 @@ class HistogramFamily(_Family):
         if not bounds:
             raise ValueError("a histogram needs at least one finite bucket")
         self.bounds = bounds
-        self._labels = tuple(floatToGoString(b) for b in bounds) + ("+Inf",)  # type: ignore[no-untyped-call]
+        self._labels = tuple(floatToGoString(b) for b in bounds) + ("+Inf",)  # type: ignore[no-untyped-call]  # prometheus_client
 
     def labels(self, *values: str) -> HistogramChild:
         child = self._child(values, lambda: HistogramChild(self.bounds))

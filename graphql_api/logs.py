@@ -26,7 +26,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -197,13 +197,13 @@ class JsonFormatter(logging.Formatter):
             return json.dumps(entry)
 
 
-def build_handler(log_format: str, stream: object = None) -> logging.Handler:
+def build_handler(log_format: str, stream: TextIO | None = None) -> logging.Handler:
     """The handler every line of the process goes through."""
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
     handler.addFilter(RequestFilter())
     handler.addFilter(SecretScrubber())
-    handler._strongroom = True  # type: ignore[attr-defined]
+    handler._strongroom = True  # type: ignore[attr-defined]  # our mark on a stdlib handler, to replace ours only
     return handler
 
 
@@ -211,12 +211,12 @@ def build_handler(log_format: str, stream: object = None) -> logging.Handler:
 _installed: dict[str, str] | None = None
 
 
-def configure(settings: Settings, stream: object = None) -> None:
+def configure(settings: Settings, stream: TextIO | None = None) -> None:
     """Set up the root logger for a server process (idempotent)."""
     install(settings.log_level, settings.log_format, stream)
 
 
-def install(log_level: str, log_format: str, stream: object = None) -> None:
+def install(log_level: str, log_format: str, stream: TextIO | None = None) -> None:
     global _installed
     level = getattr(logging, log_level.upper(), logging.INFO)
     root = logging.getLogger()

@@ -130,7 +130,7 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         from dataclasses import replace
 
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # each override has its field's type; replace checks names
 
 
 def _merge_env(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:

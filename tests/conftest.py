@@ -27,8 +27,9 @@ from tests import pg
 from tests.clock import MutableClock
 from tests.harness import ADMIN_TOKEN, Server
 from tests.process import ServerProcess
+from tests.support.webhook_receiver import Receiver, serving_receiver
 
-DIALECTS = [d.strip() for d in os.environ.get("STRONGROOM_TEST_DATABASES", "sqlite,postgres").split(",") if d.strip()]
+DIALECTS = pg.DIALECTS
 NO_ENV_FILE = Path("/nonexistent/.env")
 T = TypeVar("T")
 
@@ -75,6 +76,22 @@ def postgres_template() -> Iterator[str]:
     name = run_in_fresh_loop(create)
     yield name
     run_in_fresh_loop(lambda: pg.drop_database(name))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `postgres` need PostgreSQL: not collected when
+    STRONGROOM_TEST_DATABASES leaves it out, nor on another dialect when they
+    are parametrized by one."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        dialect = callspec.params.get("dialect", "postgres") if callspec is not None else "postgres"
+        needs = item.get_closest_marker("postgres") is not None
+        (dropped if needs and (not pg.ENABLED or dialect != "postgres") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(params=DIALECTS)
@@ -132,3 +149,10 @@ def served() -> Iterator[list[ServerProcess]]:
     finally:
         for server in started:
             server.kill()
+
+
+@pytest.fixture(scope="module")
+def served_receiver() -> Iterator[Receiver]:
+    """A rotation-webhook receiver (tests.support.webhook_receiver), one per test module."""
+    with serving_receiver() as receiver:
+        yield receiver

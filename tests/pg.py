@@ -3,6 +3,11 @@
 The server is the one named by STRONGROOM_TEST_POSTGRES_URL (default: the
 local trust-auth `test` database). When it does not answer, tests skip, unless
 STRONGROOM_REQUIRE_POSTGRES=1 (CI), where they fail instead.
+
+STRONGROOM_TEST_DATABASES (default "sqlite,postgres") picks the dialects the
+suite runs on: `DIALECTS` parametrizes every dialect-aware test, and tests
+marked `postgres` (PostgreSQL only) are not collected when it leaves postgres
+out (tests/conftest.py); `require_postgres` skips then too.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import pytest
 
 ADMIN_URL = os.environ.get("STRONGROOM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 CONNECT_TIMEOUT_SECONDS = 5.0
+DIALECTS = [d.strip() for d in os.environ.get("STRONGROOM_TEST_DATABASES", "sqlite,postgres").split(",") if d.strip()]
+ENABLED = "postgres" in DIALECTS
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -41,7 +48,10 @@ async def connect(url: str = ADMIN_URL) -> asyncpg.Connection:
 
 
 async def require_postgres(url: str = ADMIN_URL) -> None:
-    """Skip the test when PostgreSQL does not answer (fail when it is required)."""
+    """Skip the test when PostgreSQL does not answer (fail when it is required),
+    or when STRONGROOM_TEST_DATABASES leaves postgres out."""
+    if not ENABLED:
+        pytest.skip("STRONGROOM_TEST_DATABASES leaves postgres out")
     try:
         connection = await connect(url)
     except (TimeoutError, OSError, asyncpg.PostgresError) as exc:

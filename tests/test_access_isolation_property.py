@@ -44,7 +44,7 @@ from graphql_api.app import create_app
 from tests.clock import MutableClock
 from tests.conftest import make_settings
 from tests.harness import ADMIN_TOKEN, Server, dicts_in, error_codes
-from tests.test_access_matrix import ALLOWED_ROLES, ROLES, Need
+from tests.support.access_table import ALLOWED_ROLES, ROLES, Need
 
 WORKSPACES = ("alpha", "beta", "gamma", "delta")  # delta: nobody bound at first
 SUPER = 4  # actor index of the bootstrap superadmin; 0..3 are the principals below

@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -38,57 +37,14 @@ from graphql_api.context import Context, Credentials
 from graphql_api.schema import build_schema
 from tests.clock import MutableClock
 from tests.harness import ADMIN_TOKEN, Server, dicts_in, error_codes
+from tests.support.access_table import ALLOWED_ROLES, COLUMNS, NONE, ROLES, SUPERADMIN, Need
 
 UA = "strongroom-access-matrix/1"
 CLIENT_IP = "127.0.0.1"  # what httpx.ASGITransport reports as the peer
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 
-ROLES = ("VIEWER", "READER", "WRITER", "AUDITOR", "ADMIN")
-NONE = "NONE"  # bound only to another workspace ("gamma")
-SUPERADMIN = "SUPERADMIN"
-COLUMNS = (*ROLES, NONE, SUPERADMIN)
 BOUND, UNBOUND = "alpha", "beta"
 
-
-class Need(Enum):
-    LIST = "list / metadata"
-    VALUES = "read values"
-    WRITE = "write"
-    AUDIT = "read audit"
-    DESTROY = "destroy"
-    PRINCIPALS = "manage principals"
-    SUPERADMIN = "superadmin only"
-    ANY = "any authenticated principal"
-
-    @property
-    def scoped(self) -> bool:
-        """Asked about one workspace (as opposed to the whole server)."""
-        return self not in (Need.SUPERADMIN, Need.ANY)
-
-    @property
-    def permission_name(self) -> str | None:
-        """The Permission an ACCESS_DENIED event names for this need."""
-        return {
-            Need.LIST: "LIST_SECRETS",
-            Need.VALUES: "READ_VALUES",
-            Need.WRITE: "WRITE_SECRETS",
-            Need.AUDIT: "READ_AUDIT",
-            Need.DESTROY: "DESTROY_SECRETS",
-            Need.PRINCIPALS: "MANAGE_PRINCIPALS",
-        }.get(self)
-
-
-# The README's table, by need: which roles of a workspace may do it there.
-ALLOWED_ROLES: dict[Need, frozenset[str]] = {
-    Need.LIST: frozenset({"VIEWER", "READER", "WRITER", "ADMIN"}),
-    Need.VALUES: frozenset({"READER", "WRITER", "ADMIN"}),
-    Need.WRITE: frozenset({"WRITER", "ADMIN"}),
-    Need.AUDIT: frozenset({"AUDITOR", "ADMIN"}),
-    Need.DESTROY: frozenset({"ADMIN"}),
-    Need.PRINCIPALS: frozenset({"ADMIN"}),
-    Need.SUPERADMIN: frozenset(),
-    Need.ANY: frozenset(COLUMNS),
-}
 # Every FORBIDDEN refusal in a workspace that exists must leave an ACCESS_DENIED
 # event there naming the permission (NOT_FOUND refusals hide a principal and
 # record nothing).

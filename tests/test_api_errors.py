@@ -60,7 +60,14 @@ async def test_limits_are_inclusive(server: Server) -> None:
         "usage": "u" * 1000,
         "metadata": {"k": "x" * (16 * 1024 - 10)},
     }
-    await server.data(CREATE, {"ws": "default", "input": {**VALID, **accepted}})
+    created = await server.data(CREATE, {"ws": "default", "input": {**VALID, **accepted}})
+    sid = created["createSecret"]["id"]
+    stored = await server.data(
+        'query($id: ID!) { secret(workspaceId: "default", id: $id) { name tags usage metadata } }', {"id": sid}
+    )
+    assert stored["secret"] == {k: accepted[k] for k in ("name", "tags", "usage", "metadata")}
+    value = await server.data('query($id: ID!) { secretValue(workspaceId: "default", id: $id) { value } }', {"id": sid})
+    assert value["secretValue"]["value"] == accepted["value"]
 
 
 async def test_update_refusals_change_nothing(server: Server) -> None:
@@ -109,7 +116,7 @@ async def test_unexpected_errors_are_masked_as_internal(server: Server, monkeypa
     async def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("database password is hunter2")
 
-    monkeypatch.setattr(server.services.secrets, "page", explode)
+    monkeypatch.setattr(server.services.secret_reads, "page", explode)
     error = await server.error('{ secrets(workspaceId: "default") { totalCount } }')
     assert error["extensions"] == {"code": "INTERNAL"}
     assert "hunter2" not in error["message"]

@@ -20,6 +20,8 @@ from tests.process import ServerProcess, clean_environ, graphql, start_server
 TOKEN = "sr_replica-test-token-0123456789abcdefghijkl"
 SUBSCRIBE = """subscription { auditEvents(workspaceId: "default") { action secretId seq } }"""
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture
 def replicas(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:

@@ -11,15 +11,16 @@ from typing import Any
 import pytest
 from tortoise import connections
 
-from graphql_api.app import create_app
 from graphql_api.context import Context, Credentials
 from graphql_api.events import EventBus, SubscriberOverflow
 from graphql_api.schema import build_schema
-from graphql_api.settings import Settings
 from models import AuditChainHead, SecretAudit
 from tests.clock import MutableClock
 from tests.conftest import make_settings
 from tests.harness import ADMIN_TOKEN, Server
+from tests.support.audit_blocking import block_audit_inserts, unblock_audit_inserts
+from tests.support.running import running
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio
 
@@ -219,25 +220,6 @@ async def test_mutation_fails_whole_when_its_event_cannot_be_written(server: Ser
     assert (await server.data('{ secretByName(workspaceId: "default", name: "NEVER") { id } }'))["secretByName"] is None
 
 
-async def block_audit_inserts(dialect: str) -> None:
-    if dialect == "sqlite":
-        await sql(
-            "CREATE TRIGGER block_audit BEFORE INSERT ON secret_audit BEGIN SELECT RAISE(ABORT, 'audit blocked'); END;"
-        )
-    else:
-        await sql(
-            "CREATE FUNCTION block_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit blocked'; END $$ LANGUAGE plpgsql;"
-            "CREATE TRIGGER block_audit BEFORE INSERT ON secret_audit FOR EACH ROW EXECUTE FUNCTION block_audit();"
-        )
-
-
-async def unblock_audit_inserts(dialect: str) -> None:
-    if dialect == "sqlite":
-        await sql("DROP TRIGGER block_audit;")
-    else:
-        await sql("DROP TRIGGER block_audit ON secret_audit; DROP FUNCTION block_audit();")
-
-
 # ---- tamper evidence -----------------------------------------------------------
 
 
@@ -419,10 +401,16 @@ async def subscribe(server: Server, workspace: str = "default", secret_id: str |
     )
 
 
+async def on_the_bus(server: Server, before: int) -> None:
+    """Wait until a new subscriber is on the event bus (it joins after authorizing)."""
+    await eventually(lambda: server.services.bus.subscriber_count > before, what="the subscription on the bus")
+
+
 async def test_subscription_delivers_committed_events_in_order(server: Server, dialect: str) -> None:
+    before = server.services.bus.subscriber_count
     stream = await subscribe(server)
     first = asyncio.ensure_future(stream.__anext__())
-    await asyncio.sleep(0.1)  # let the subscription register before writing
+    await on_the_bus(server, before)  # registered before the writes
     sid = await create(server, "LIVE")
     await server.data(VALUE, {"id": sid})
     received = [await asyncio.wait_for(first, 10)]
@@ -435,9 +423,10 @@ async def test_subscription_delivers_committed_events_in_order(server: Server, d
 async def test_subscription_for_one_secret_filters(server: Server) -> None:
     a = await create(server, "A")
     b = await create(server, "B")
+    before = server.services.bus.subscriber_count
     stream = await subscribe(server, secret_id=b)
     waiting = asyncio.ensure_future(stream.__anext__())
-    await asyncio.sleep(0.1)
+    await on_the_bus(server, before)
     await server.data(VALUE, {"id": a})
     await server.data(VALUE, {"id": b})
     result = await asyncio.wait_for(waiting, 10)
@@ -450,7 +439,7 @@ async def test_slow_subscriber_is_cut_off_without_slowing_writers() -> None:
     events = [SecretAudit(workspace_id="w", secret_id=None, seq=i) for i in range(5)]
     stream = bus.subscribe("w")
     first = asyncio.ensure_future(stream.__anext__())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop, no time: the reader's __anext__ is now waiting
     for event in events:
         bus.publish(event)  # never blocks, whatever the subscriber does
     assert (await first).seq == 0
@@ -500,28 +489,3 @@ async def test_slow_or_failing_sink_never_blocks_requests(database_url: str, tmp
         received = await sink.wait_for(4)
         assert [e["action"] for e in received] == ["CREATED", "ACCESSED", "ACCESSED", "ACCESSED"]
         assert (await server.data(VALUE, {"id": sid}))["secretValue"]["value"] == "value"
-
-
-# ---- helpers ----------------------------------------------------------------------
-
-
-class running:
-    """An extra in-process server on given settings (and clock, plugins)."""
-
-    def __init__(self, settings: Settings, clock: MutableClock | None = None, plugins: Any = None) -> None:
-        import httpx
-
-        self.app = create_app(
-            settings, now=clock or MutableClock(), migrate_on_start=True, plugins=plugins, announce=lambda _m: None
-        )
-        self._lifespan = self.app.router.lifespan_context(self.app)
-        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://strongroom.test")
-
-    async def __aenter__(self) -> Server:
-        await self._lifespan.__aenter__()
-        await self._client.__aenter__()
-        return Server(app=self.app, client=self._client, services=self.app.state.services)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._client.__aexit__(None, None, None)
-        await self._lifespan.__aexit__(None, None, None)

@@ -11,7 +11,7 @@ from models import SecretVersion
 from plugins.manager import build_plugin_manager
 from tests.conftest import make_settings
 from tests.distribution import installed_plugin
-from tests.test_audit_trail import running
+from tests.support.running import running
 
 pytestmark = pytest.mark.asyncio
 

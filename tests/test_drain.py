@@ -145,8 +145,8 @@ async def test_sigterm_drains_then_hands_over_and_a_second_sigterm_changes_nothi
         signal.raise_signal(signal.SIGTERM)
         assert drain.draining and drain.reason == "received SIGTERM"
         signal.raise_signal(signal.SIGTERM)  # e.g. the whole process group was signalled too
-        await asyncio.sleep(0)
-        assert handed == []  # not handed over while the request runs
+        await until(lambda: any(task.get_name() == "drain" for task in asyncio.all_tasks()))
+        assert handed == []  # the drain runs, and has not handed over while the request runs
         app.release.set()
         await in_flight
         await until(lambda: handed == [signal.SIGTERM])

@@ -1018,6 +1018,7 @@ def one_hostile_argument(draw: st.DrawFn, pools: Pools, world: World, kinds: Seq
 # --- the fuzz tests ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 @fuzz_settings(default_examples=70)
 @given(data=st.data())
@@ -1028,6 +1029,7 @@ async def test_fuzz_queries_with_a_workspace_a_token(world: World, data: st.Data
     await run_one(world, pools, world.token_a, request)
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 @fuzz_settings(default_examples=70)
 @given(data=st.data())
@@ -1038,6 +1040,7 @@ async def test_fuzz_mutations_with_a_workspace_a_token(world: World, data: st.Da
     await run_one(world, pools, world.token_a, request)
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 @fuzz_settings(default_examples=40)
 @given(data=st.data())
@@ -1048,6 +1051,7 @@ async def test_fuzz_everything_as_superadmin(world: World, data: st.DataObject) 
     await run_one(world, pools, ADMIN_TOKEN, request)
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 @fuzz_settings(default_examples=90)
 @given(data=st.data())
@@ -1058,6 +1062,7 @@ async def test_fuzz_one_hostile_argument_with_a_workspace_a_token(world: World, 
     await run_one(world, pools, world.token_a, request)
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 @fuzz_settings(default_examples=40)
 @given(data=st.data())

@@ -96,7 +96,7 @@ class Database:
 TOKEN = "sr_" + secrets.token_urlsafe(32)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=pg.DIALECTS)
 def db(request: pytest.FixtureRequest, tmp_path: Path, served: list[ServerProcess]) -> Iterator[Database]:
     if request.param == "sqlite":
         yield Database("sqlite", None, tmp_path / "data")
@@ -255,6 +255,7 @@ async def _load_and_sigterm(server: ServerProcess, ledger: Ledger, viewer_token:
     return code
 
 
+@pytest.mark.slow
 def test_sigterm_under_load_loses_no_acknowledged_write_and_no_audit_event(
     db: Database, tmp_path: Path, served: list[ServerProcess]
 ) -> None:
@@ -473,6 +474,7 @@ def test_a_request_still_running_when_the_grace_is_over_is_cut_and_leaves_nothin
     assert data.rows("SELECT id FROM secret WHERE name = 'ABANDONED'") == []
 
 
+@pytest.mark.postgres
 def test_workers_drain_each_and_the_supervisor_exits_0(tmp_path: Path, served: list[ServerProcess]) -> None:
     asyncio.run(pg.require_postgres())
     name = asyncio.run(pg.create_database("sr_drain_w"))

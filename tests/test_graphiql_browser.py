@@ -195,6 +195,7 @@ def _text(payload: str | bytes) -> str:
     return payload if isinstance(payload, str) else payload.decode("utf-8", errors="replace")
 
 
+@pytest.mark.slow
 def test_graphiql_runs_queries_and_subscriptions_and_keeps_nothing(
     server: ServerProcess, browser: tuple[BrowserContext, BrowserWatch], token: str, tmp_path: Path
 ) -> None:
@@ -329,6 +330,7 @@ def _csp(header: str) -> dict[str, list[str]]:
     return directives
 
 
+@pytest.mark.slow
 def test_graphiql_page_headers_and_favicon(server: ServerProcess, browser: tuple[BrowserContext, BrowserWatch]) -> None:
     context, watch = browser
     page = context.new_page()

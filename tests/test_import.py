@@ -67,7 +67,7 @@ async def test_a_bad_line_imports_nothing(server: Server) -> None:
 
 
 async def test_import_is_atomic_when_audit_fails(server: Server, dialect: str) -> None:
-    from tests.test_audit_trail import block_audit_inserts, unblock_audit_inserts
+    from tests.support.audit_blocking import block_audit_inserts, unblock_audit_inserts
 
     await block_audit_inserts(dialect)
     try:
@@ -78,11 +78,10 @@ async def test_import_is_atomic_when_audit_fails(server: Server, dialect: str) -
     assert await Secret.all().count() == 0
 
 
+@pytest.mark.postgres  # SQLite plans these queries from its indexes alone
 async def test_a_large_import_refreshes_the_planner_statistics_on_postgresql(server: Server) -> None:
     """A table never analyzed after a bulk load makes PostgreSQL read a whole
     workspace for one page (graphql_api/services/planner_statistics.py)."""
-    if server.services.settings.is_sqlite:
-        pytest.skip("SQLite plans these queries from its indexes alone")
     text = "\n".join(f"BULK_{i:05d}=value-{i}" for i in range(1_200))
     await server.data(
         'mutation($t: String!) { importSecrets(workspaceId: "default", dotenv: $t) { created } }', {"t": text}

@@ -19,7 +19,7 @@ from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 from graphql_api.services.envelope import Envelope
 from tests.harness import Server
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 IMPORT = """mutation($text: String!, $overwrite: Boolean) {
   importSecrets(workspaceId: "default", dotenv: $text, overwrite: $overwrite) { created updated unchanged } }"""

@@ -27,6 +27,7 @@ from tortoise import connections
 
 from graphql_api.services.audit import Actor
 from graphql_api.services.envelope import key_context
+from graphql_api.services.key_rotation import BatchCommitted
 from models import AuditAction, KeyRotationJob, KeyRotationStatus, Secret, SecretAudit, SecretVersion, ServerKey
 from plugins.builtin.fernet import fernet_key_id
 from plugins.builtin.vault_transit import associated_data as vault_associated_data
@@ -38,7 +39,7 @@ from tests.conftest import make_settings
 from tests.fakes.moto_kms import running_moto_kms
 from tests.harness import Server
 from tests.openbao import OpenBao, Transit, shared_openbao, strongroom_policy
-from tests.test_audit_trail import running
+from tests.support.running import running
 
 pytestmark = pytest.mark.asyncio
 
@@ -164,6 +165,11 @@ async def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: st
         await asyncio.sleep(0.02)
 
 
+def live_workers() -> list[str]:
+    """Key rotation workers running in this loop (tasks named `key-rotation:<job id>`)."""
+    return [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("key-rotation:") and not t.done()]
+
+
 async def admin_token_of_default(server: Server) -> str:
     """A token of a principal that is ADMIN of "default" but not superadmin."""
     pid = (await server.data(CREATE_PRINCIPAL, {"name": "workspace-admin"}))["createPrincipal"]["id"]
@@ -193,14 +199,14 @@ async def with_memory(
 
 
 class StopAfter:
-    """An `after_batch` hook: stops the worker (as a crash would) after `batches` batches."""
+    """A progress listener: stops the worker (as a crash would) after `batches` batches."""
 
     def __init__(self, batches: int = 1, action: Callable[[], Any] | None = None) -> None:
         self.batches = batches
         self.seen = 0
         self.action = action
 
-    async def __call__(self, job: KeyRotationJob) -> None:
+    async def __call__(self, committed: BatchCommitted) -> None:
         self.seen += 1
         if self.seen == self.batches:
             if self.action is not None:
@@ -443,7 +449,7 @@ async def test_rotation_that_fails_midway_resumes_without_rotating_again(databas
         def outage() -> None:
             memory.available = False
 
-        server.services.key_rotation.after_batch = StopAfter(1, outage)
+        stop_listening = server.services.key_rotation.add_progress_listener(StopAfter(1, outage))
         failed = await server.error(ROTATE, {"target": "memory"})
 
         assert failed["extensions"]["code"] == "BACKEND_UNAVAILABLE", failed
@@ -453,7 +459,7 @@ async def test_rotation_that_fails_midway_resumes_without_rotating_again(databas
         assert (job.target_key_id, job.rewrapped) == ("memory-key-2", 3)
         assert len(await live_keys()) == 2  # partly moved: both backends hold data keys
 
-        server.services.key_rotation.after_batch = None
+        stop_listening()
         memory.available = True
         resumed = await rotate(server, "memory")
 
@@ -473,7 +479,7 @@ async def test_stopped_rotation_resumes_where_it_stopped(database_url: str, tmp_
     async with running(settings) as server:
         values = await populate(server, 5, 2)
         total = await live_version_count()
-        server.services.key_rotation.after_batch = StopAfter(2)
+        stop_listening = server.services.key_rotation.add_progress_listener(StopAfter(2))
 
         partial = await rotate(server)
 
@@ -486,7 +492,7 @@ async def test_stopped_rotation_resumes_where_it_stopped(database_url: str, tmp_
         assert len(on_new) == 4 and max(on_new) <= job.last_version_id
         await assert_values(server, values)  # a half-rotated store reads fine
 
-        server.services.key_rotation.after_batch = None
+        stop_listening()
         done = await rotate(server)
 
         assert done == {"backend": "fernet", "keyId": new_key, "rewrapped": total, "remaining": 0}
@@ -505,13 +511,13 @@ async def test_abandoned_rotation_is_taken_over_by_the_periodic_resume(database_
         values = await populate(server, 4, 2)
         total = await live_version_count()
         service = server.services.key_rotation
-        service.after_batch = StopAfter(1)
+        stop_listening = service.add_progress_listener(StopAfter(1))
         partial = await rotate(server)
         assert partial["remaining"] == total - 2
-        service.after_batch = None
+        stop_listening()
 
         await service.resume_abandoned()  # its heartbeat is fresh: left alone
-        await asyncio.sleep(0.2)
+        assert live_workers() == []  # a worker would have been started by now (create_task)
         assert (await only_job()).rewrapped == 2
 
         clock.advance(seconds=31)
@@ -549,7 +555,7 @@ async def test_key_rotated_elsewhere_during_a_job_does_not_stall_it(database_url
     replica): the job must end with everything on the newest key, not loop."""
     async with with_memory(database_url, tmp_path / "data", STRONGROOM_KEY_ROTATION_BATCH="2") as (server, memory):
         values = await populate(server, 4, 2)
-        server.services.key_rotation.after_batch = StopAfter(1, memory.rotate_key)
+        server.services.key_rotation.add_progress_listener(StopAfter(1, memory.rotate_key))
 
         result = await asyncio.wait_for(rotate(server, "memory"), 30)
 
@@ -570,10 +576,10 @@ async def test_a_newer_rotation_supersedes_an_unfinished_one(database_url: str, 
         values = await populate(server, 4, 2)
         total = await live_version_count()
         service = server.services.key_rotation
-        service.after_batch = StopAfter(1)
+        stop_listening = service.add_progress_listener(StopAfter(1))
         partial = await rotate(server, "memory")
         assert partial["remaining"] == total - 2
-        service.after_batch = None
+        stop_listening()
 
         back = await rotate(server, "fernet")
 
@@ -584,7 +590,7 @@ async def test_a_newer_rotation_supersedes_an_unfinished_one(database_url: str, 
         # what the operator asked for last.
         clock.advance(seconds=31)
         await service.resume_abandoned()
-        await asyncio.sleep(0.3)
+        assert live_workers() == []  # a worker would have been started by now (create_task)
         assert await live_keys() == {("fernet", fernet_key)}
         stale = await KeyRotationJob.get(target_backend="memory")
         assert stale.status is not KeyRotationStatus.RUNNING
@@ -653,10 +659,10 @@ async def test_readers_and_writers_keep_working_during_rotation(database_url: st
         reads = 0
         writes_during = 0
 
-        async def slow_down(job: KeyRotationJob) -> None:
+        async def slow_down(committed: BatchCommitted) -> None:
             await asyncio.sleep(0.01)  # let readers and writers in between batches
 
-        server.services.key_rotation.after_batch = slow_down
+        server.services.key_rotation.add_progress_listener(slow_down)
         rotation = asyncio.create_task(rotate(server, target))
 
         async def writer(sid: str) -> None:
@@ -671,7 +677,7 @@ async def test_readers_and_writers_keep_working_during_rotation(database_url: st
                 assert body["data"]["updateSecret"]["currentVersion"] == version
                 values[sid].append(value)
                 writes_during += 1
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.005)  # a steady writer, not a flood (pacing, not synchronisation)
 
         async def reader(n: int) -> None:
             nonlocal reads
@@ -763,10 +769,10 @@ async def test_rotation_fernet_to_vault_to_fernet_under_live_readers(
         names = {sid: f"S_{i}" for i, sid in enumerate(values)}
         total = await live_version_count()
 
-        async def between_batches(job: KeyRotationJob) -> None:
+        async def between_batches(committed: BatchCommitted) -> None:
             await asyncio.sleep(0.01)  # let the readers in between batches
 
-        server.services.key_rotation.after_batch = between_batches
+        server.services.key_rotation.add_progress_listener(between_batches)
         admin = hvac.Client(url=bao.url, token=bao.root_token)
         try:
             for leg, (target, key_id) in enumerate(
@@ -829,6 +835,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(variable, raising=False)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_acceptance_sqlite_rotation_across_every_builtin_backend_under_load(
     sqlite_template: Path, tmp_path: Path, aws_environment: None, vault_environment: dict[str, str]
@@ -851,7 +858,7 @@ async def test_acceptance_sqlite_rotation_across_every_builtin_backend_under_loa
         )
         async with running(settings) as server:
             assert server.services.backends.names == ["aws_kms", "fernet", "vault"]
-            secrets = server.services.secrets
+            secrets = server.services.secret_reads
             actor = Actor(user_id=None, user_agent="acceptance")
             started = time.monotonic()
             # Through the service layer; the importer writes a whole file in one

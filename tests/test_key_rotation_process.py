@@ -192,7 +192,8 @@ class Request(threading.Thread):
 # ---- the test -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+@pytest.mark.slow
+@pytest.mark.parametrize("dialect", pg.DIALECTS)
 def test_rotation_killed_mid_batch_resumes_after_restart(
     tmp_path: Path, served: list[ServerProcess], dialect: str
 ) -> None:

@@ -40,6 +40,7 @@ from graphql_api.database import (
 )
 from graphql_api.settings import Settings
 from tests.pg import (
+    DIALECTS,
     connect,
     require_postgres,
     temporary_database,
@@ -380,7 +381,7 @@ async def applied_versions(url: str) -> list[str]:
     return [row["version"] for row in rows]
 
 
-@pytest_asyncio.fixture(params=["sqlite", "postgres"])
+@pytest_asyncio.fixture(params=DIALECTS)
 async def empty_databases(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     """(to migrate, reference): two empty databases of one dialect."""
     if request.param == "sqlite":
@@ -494,6 +495,7 @@ async def assert_same_as_one_migrate(url: str, empty_url: str, data_dir: Path) -
     assert_same_schema(await introspect(url), await introspect(empty_url), "postgres")
 
 
+@pytest.mark.postgres
 @pytest.mark.asyncio
 async def test_concurrent_migrate_calls_apply_postgres_migrations_once(tmp_path: Path) -> None:
     """Two migrate() calls at once in one process (asyncio.gather)."""
@@ -547,6 +549,7 @@ async def _finish_replicas(
     return list(await asyncio.wait_for(asyncio.gather(*map(one, processes)), SUBPROCESS_TIMEOUT_SECONDS))
 
 
+@pytest.mark.postgres
 @pytest.mark.asyncio
 async def test_concurrent_replicas_migrate_postgres_once(tmp_path: Path) -> None:
     await require_postgres()

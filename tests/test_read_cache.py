@@ -47,13 +47,8 @@ async def until(predicate: Any, seconds: float = 1.0) -> float:
         await asyncio.sleep(0.01)
 
 
-def needs_postgres(server: Server) -> None:
-    if server.services.settings.is_sqlite:
-        pytest.skip("SQLite reads the database every time (no cache to go stale)")
-
-
+@pytest.mark.postgres  # SQLite reads the database every time (no cache to go stale)
 async def test_a_token_revoked_by_hand_is_refused_within_a_second(server: Server) -> None:
-    needs_postgres(server)
     _principal, token = await reader(server)
     sid = (await server.data(CREATE, {"n": "CACHED", "v": "v1"}))["createSecret"]["id"]
     for _ in range(3):  # now cached
@@ -68,8 +63,8 @@ async def test_a_token_revoked_by_hand_is_refused_within_a_second(server: Server
     await until(refused)
 
 
+@pytest.mark.postgres  # SQLite reads the database every time (no cache to go stale)
 async def test_a_role_removed_by_hand_is_refused_within_a_second(server: Server) -> None:
-    needs_postgres(server)
     principal_id, token = await reader(server)
     sid = (await server.data(CREATE, {"n": "CACHED_ROLE", "v": "v1"}))["createSecret"]["id"]
     await server.data(VALUE, {"id": sid}, token=token)
@@ -82,8 +77,8 @@ async def test_a_role_removed_by_hand_is_refused_within_a_second(server: Server)
     await until(forbidden)
 
 
+@pytest.mark.postgres  # SQLite reads the database every time (no cache to go stale)
 async def test_a_version_changed_by_hand_is_read_as_it_is_now(server: Server) -> None:
-    needs_postgres(server)
     sid = (await server.data(CREATE, {"n": "CACHED_VALUE", "v": "v1"}))["createSecret"]["id"]
     await server.data(VALUE, {"id": sid})
     # A DBA destroys the ciphertext: the cached copy must not outlive it.
@@ -107,8 +102,8 @@ async def test_this_replicas_own_changes_are_read_at_once(server: Server) -> Non
         assert (await server.data(VALUE, {"id": sid}))["secretValue"] == {"version": round_, "value": f"v{round_}"}
 
 
+@pytest.mark.postgres  # SQLite reads the database every time (no cache to go stale)
 async def test_nothing_is_cached_or_served_while_the_listener_is_down(server: Server) -> None:
-    needs_postgres(server)
     listener = server.services._listener
     assert listener is not None and server.services.read_cache.active
     sid = (await server.data(CREATE, {"n": "CACHED_OFFLINE", "v": "v1"}))["createSecret"]["id"]

@@ -17,14 +17,15 @@ import pytest
 from graphql_api.app import build_services
 from graphql_api.services.audit import SYSTEM_ACTOR
 from models import RotationNotification, Secret, SecretAudit, SecretVersion
-from plugins.interfaces import RotationNotifier, TwoPhaseGenerator, ValueGenerator
+from plugins.interfaces import TwoPhaseGenerator
 from plugins.manager import build_plugin_manager
 from plugins.testing import RecordingNotifier, ScriptedGenerator, TwoPhaseScriptedGenerator
 from tests.clock import MutableClock
 from tests.conftest import make_settings
 from tests.distribution import installed_plugin
 from tests.harness import Server
-from tests.test_audit_trail import running
+from tests.support.plugins import plugin_manager
+from tests.support.running import running
 
 pytestmark = pytest.mark.asyncio
 hookimpl = pluggy.HookimplMarker("strongroom")
@@ -45,19 +46,6 @@ def checked_generator() -> TwoPhaseScriptedGenerator:
     return TwoPhaseScriptedGenerator(
         {"DATABASE_CREDENTIAL"}, name="checked", values=[f"db-password-{n}" for n in range(1, 10)]
     )
-
-
-def plugin_manager(*objects: Any) -> pluggy.PluginManager:
-    class Plugin:
-        @hookimpl
-        def register_value_generators(self) -> list[Any]:
-            return [o for o in objects if isinstance(o, ValueGenerator)]
-
-        @hookimpl
-        def register_rotation_notifiers(self) -> list[Any]:
-            return [o for o in objects if isinstance(o, RotationNotifier)]
-
-    return build_plugin_manager(load_entry_points=False, extra=[Plugin()])
 
 
 async def create(server: Server, name: str, secret_type: str = "API_KEY", **extra: Any) -> dict[str, Any]:

@@ -19,15 +19,15 @@ from plugins.interfaces import RotationEvent
 from plugins.retries import DeliveryFailure
 from tests.clock import MutableClock
 from tests.conftest import make_settings
-from tests.plugins.test_notifiers import SECRET, Receiver, served_receiver  # noqa: F401  (fixture)
-from tests.test_audit_trail import running
-from tests.test_rotation import plugin_manager
+from tests.support.plugins import plugin_manager
+from tests.support.running import running
+from tests.support.webhook_receiver import SECRET, Receiver
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
-def receiver(served_receiver: Receiver) -> Receiver:  # noqa: F811
+def receiver(served_receiver: Receiver) -> Receiver:
     served_receiver.reset()
     return served_receiver
 

@@ -232,6 +232,7 @@ def test_graphiql_page_and_its_assets_are_served_by_the_server(
     _stop(server)
 
 
+@pytest.mark.postgres
 def test_secrets_survive_restart_on_postgresql(tmp_path: Path, served: list[ServerProcess]) -> None:
     asyncio.run(pg.require_postgres())
     name = asyncio.run(pg.create_database("sr_proc"))

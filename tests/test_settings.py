@@ -117,7 +117,7 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
         ("VAULT_URL", "ftp://vault.example.com"),
         ("AWS_ENDPOINT_URL_KMS", "localhost:4566"),
         ("DATABASE_URL", "mysql://db.example.com/app"),
-        ("DATABASE_URL", "postgres://db.example.com:5432/"),
+        pytest.param("DATABASE_URL", "postgres://db.example.com:5432/", id="DATABASE_URL-without-a-database-name"),
     ],
 )
 def test_bad_value_names_its_variable(tmp_path: Path, variable: str, value: str) -> None:

@@ -134,11 +134,11 @@ def _unexpected(exc: Exception) -> int:
 
     config_error = _server_class("graphql_api.settings", "ConfigError")
     if config_error is not None and isinstance(exc, config_error):
-        return _fail("configuration error", f"{exc.variable}: {exc.message}", EXIT_USAGE)  # type: ignore[attr-defined]
+        return _fail("configuration error", f"{exc.variable}: {exc.message}", EXIT_USAGE)  # type: ignore[attr-defined]  # class found by name
     domain_error = _server_class("graphql_api.errors", "StrongroomError")
     if domain_error is not None and isinstance(exc, domain_error):
         # A server command met a domain error (e.g. AUDIT_UNAVAILABLE): its message is safe by contract.
-        return _fail(exc.code, exc.message, EXIT_ERROR)  # type: ignore[attr-defined]
+        return _fail(exc.code, exc.message, EXIT_ERROR)  # type: ignore[attr-defined]  # class found by name: mypy sees Exception
     if isinstance(exc, FallbackError):
         return _fail("BAD_USER_INPUT", str(exc), EXIT_ERROR)
     if os.environ.get(DEBUG_VARIABLE):

@@ -118,7 +118,7 @@ def _load_json(text: str) -> list[Variable]:
 def _load_yaml(text: str) -> list[Variable]:
     yaml = _yaml()
 
-    class Loader(yaml.SafeLoader):  # type: ignore[name-defined]
+    class Loader(yaml.SafeLoader):  # type: ignore[name-defined]  # yaml is imported lazily (optional): Any here
         pass
 
     def mapping(loader: Any, node: Any) -> list[Variable]:

@@ -28,8 +28,14 @@ import queue
 import shutil
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+# What signal.signal returns and takes back: a function, SIG_DFL/SIG_IGN, or
+# None (a handler not installed from Python).
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
@@ -74,7 +80,7 @@ class Supervisor:
         self._pending: Mapping[str, str] | None = None  # environment of the next child, during a restart
         self._kill_at: float | None = None
         self._stopping = False
-        self._saved_handlers: dict[int, object] = {}
+        self._saved_handlers: dict[int, SignalHandler] = {}
         self.restarts = 0
 
     # -- set-up -----------------------------------------------------------------------
@@ -90,7 +96,7 @@ class Supervisor:
     def uninstall(self) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, (*FORWARDED, signal.SIGCHLD))
         for signum, handler in self._saved_handlers.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
 
     # -- thread-safe requests -------------------------------------------------------
 

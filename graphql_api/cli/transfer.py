@@ -246,7 +246,11 @@ def import_command(
         raise CliError("BAD_USER_INPUT", "give a FILE or --from-env (one of them)", exit_code=output.EXIT_USAGE)
     if pattern and not from_env:
         raise CliError("BAD_USER_INPUT", "--pattern goes with --from-env", exit_code=output.EXIT_USAGE)
-    upload = _upload_of_environment(pattern or []) if from_env else _upload_of_file(file, fmt)  # type: ignore[arg-type]
+    if from_env:
+        upload = _upload_of_environment(pattern or [])
+    else:
+        assert file is not None  # checked above: exactly one of them
+        upload = _upload_of_file(file, fmt)
     result, plan = _send(
         upload,
         workspace,

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import strawberry
 from strawberry.scalars import JSON
 
 from graphql_api.schema.types import Role, RotationPolicy, SecretType
 from graphql_api.services import secret_inputs as domain
 
+T = TypeVar("T")
+
 
 @strawberry.input
 class SecretFilter:
     name_contains: str | None = None
     tags: list[str] | None = None
-    secret_type: SecretType | None = None  # type: ignore[valid-type]
+    secret_type: SecretType | None = None
     include_inactive: bool | None = False
 
     def to_domain(self) -> domain.SecretFilter:
@@ -28,10 +32,10 @@ class SecretFilter:
 @strawberry.input
 class CreateSecretInput:
     name: str
-    secret_type: SecretType  # type: ignore[valid-type]
+    secret_type: SecretType
     value: str
     usage: str | None = None
-    rotation_policy: RotationPolicy | None = None  # type: ignore[valid-type]
+    rotation_policy: RotationPolicy | None = None
     tags: list[str] | None = None
     metadata: JSON | None = None
     encryption_backend: str | None = None
@@ -58,7 +62,7 @@ class UpdateSecretInput:
     usage: str | None = strawberry.UNSET
     tags: list[str] | None = strawberry.UNSET
     metadata: JSON | None = strawberry.UNSET
-    rotation_policy: RotationPolicy | None = strawberry.UNSET  # type: ignore[valid-type]
+    rotation_policy: RotationPolicy | None = strawberry.UNSET
     expected_version: int | None = strawberry.field(
         default=strawberry.UNSET,
         description="check-and-set: fail with CONFLICT unless currentVersion equals this",
@@ -68,22 +72,24 @@ class UpdateSecretInput:
         return "UpdateSecretInput(...)"
 
     def to_domain(self) -> domain.SecretChanges:
-        def given(value: object) -> object:
-            return None if value is strawberry.UNSET else value
-
         return domain.SecretChanges(
-            value=given(self.value),  # type: ignore[arg-type]
-            usage=given(self.usage),  # type: ignore[arg-type]
+            value=_given(self.value),
+            usage=_given(self.usage),
             # An explicit null clears usage; an omitted field leaves it alone.
             clear_usage=self.usage is None,
-            tags=given(self.tags),  # type: ignore[arg-type]
-            metadata=given(self.metadata),
-            rotation_policy=given(self.rotation_policy),  # type: ignore[arg-type]
-            expected_version=given(self.expected_version),  # type: ignore[arg-type]
+            tags=_given(self.tags),
+            metadata=_given(self.metadata),
+            rotation_policy=_given(self.rotation_policy),
+            expected_version=_given(self.expected_version),
         )
+
+
+def _given(value: T | None) -> T | None:
+    """An omitted field (UNSET) as None, like an explicit null."""
+    return None if value is strawberry.UNSET else value
 
 
 @strawberry.input
 class RoleBindingInput:
     workspace_id: strawberry.ID
-    role: Role  # type: ignore[valid-type]
+    role: Role

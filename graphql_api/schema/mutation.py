@@ -8,15 +8,12 @@ import strawberry
 from strawberry.types import Info
 
 from graphql_api.context import Context
-from graphql_api.errors import BadUserInput
 from graphql_api.schema import types
 from graphql_api.schema.inputs import CreateSecretInput, RoleBindingInput, UpdateSecretInput
-from graphql_api.schema.query import principal_view
-from graphql_api.schema.types import Role
+from graphql_api.schema.types import Role, principal_view
 from graphql_api.services.access import Permission
 from graphql_api.services.principals import Binding
 from graphql_api.services.secret_inputs import parse_secret_id, parse_uuid
-from plugins.interfaces import RotatableBackend
 
 InfoT = Info[Context, None]
 
@@ -55,11 +52,9 @@ class Mutation:
         expected_version: int | None = None,
     ) -> types.Secret:
         await info.context.authorize(Permission.WRITE_SECRETS, workspace_id)
-        services, secret_id, actor = info.context.services, parse_secret_id(id), info.context.actor
-        if new_value is None:
-            row = await services.rotation.rotate_generated(workspace_id, secret_id, expected_version, actor)
-        else:
-            row = await services.secrets.rotate(workspace_id, secret_id, new_value, expected_version, actor)
+        row = await info.context.services.rotation.rotate(
+            workspace_id, parse_secret_id(id), new_value, expected_version, info.context.actor
+        )
         return types.Secret.from_model(row)
 
     @strawberry.mutation(description="new version whose value is that of toVersion; needs WRITER, not READER")
@@ -102,8 +97,8 @@ class Mutation:
         dotenv: str,
         overwrite: bool | None = False,
         dry_run: bool | None = False,
-        secret_type: types.SecretType | None = None,  # type: ignore[valid-type]  # strawberry.enum of a models enum
-        rotation_policy: types.RotationPolicy | None = None,  # type: ignore[valid-type]  # likewise
+        secret_type: types.SecretType | None = None,
+        rotation_policy: types.RotationPolicy | None = None,
         tags: list[str] | None = None,
     ) -> types.ImportResult:
         await info.context.authorize(Permission.WRITE_SECRETS, workspace_id)
@@ -125,22 +120,15 @@ class Mutation:
     async def rotate_encryption_key(self, info: InfoT, target_backend: str | None = None) -> types.KeyRotationResult:
         await info.context.superadmin("rotate encryption keys")
         progress = await info.context.services.key_rotation.rotate(target_backend, info.context.actor)
-        return types.KeyRotationResult(
-            backend=progress.backend, key_id=progress.key_id, rewrapped=progress.rewrapped, remaining=progress.remaining
-        )
+        return types.KeyRotationResult.from_progress(progress)
 
     @strawberry.mutation(
         description="superadmin: a fresh key for the named (default: current) backend, e.g. a Fernet key"
     )
     async def generate_encryption_key(self, info: InfoT, backend: str | None = None) -> types.GeneratedKey:
         await info.context.superadmin("generate encryption keys")
-        chosen = info.context.services.backends.for_write(backend, "backend")
-        material = await chosen.generate_key_material() if isinstance(chosen, RotatableBackend) else None
-        if material is None:
-            raise BadUserInput(
-                "backend", f"backend {chosen.name!r} keeps its keys itself; rotate them with rotateEncryptionKey"
-            )
-        return types.GeneratedKey(backend=chosen.name, key=material)
+        name, material = await info.context.services.generate_encryption_key(backend)
+        return types.GeneratedKey(backend=name, key=material)
 
     @strawberry.mutation
     async def create_principal(
@@ -156,7 +144,7 @@ class Mutation:
             bool(superadmin),
             info.context.actor,
         )
-        return await principal_view(info, strawberry.ID(str(principal.id)))
+        return await principal_view(info.context, principal.id)
 
     @strawberry.mutation
     async def create_api_token(
@@ -180,14 +168,14 @@ class Mutation:
         info: InfoT,
         principal_id: strawberry.ID,
         workspace_id: strawberry.ID,
-        role: Role,  # type: ignore[valid-type]
+        role: Role,
     ) -> types.Principal:
         await info.context.authorize(Permission.MANAGE_PRINCIPALS, workspace_id)
         identity = await info.context.identity()
         principal = await info.context.services.principals.grant(
             identity, parse_uuid(principal_id, "principalId"), workspace_id, role, info.context.actor
         )
-        return await principal_view(info, strawberry.ID(str(principal.id)))
+        return await principal_view(info.context, principal.id)
 
     @strawberry.mutation(description="remove a principal's role in a workspace")
     async def revoke_role(
@@ -198,4 +186,4 @@ class Mutation:
         principal = await info.context.services.principals.revoke(
             identity, parse_uuid(principal_id, "principalId"), workspace_id, info.context.actor
         )
-        return await principal_view(info, strawberry.ID(str(principal.id)))
+        return await principal_view(info.context, principal.id)

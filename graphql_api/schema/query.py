@@ -21,20 +21,12 @@ def _or(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
-async def principal_view(info: InfoT, principal_id: strawberry.ID | str) -> types.Principal:
-    """A principal as the caller may see it: only bindings it may manage."""
-    identity = await info.context.identity()
-    services = info.context.services
-    principal, bindings = await services.principals.view(identity, parse_uuid(str(principal_id), "principalId"))
-    return types.Principal.from_model(principal, bindings)
-
-
 @strawberry.type
 class Query:
     @strawberry.field
     async def viewer(self, info: InfoT) -> types.Principal:
         identity = await info.context.identity()
-        return await principal_view(info, strawberry.ID(str(identity.principal_id)))
+        return await types.principal_view(info.context, identity.principal_id)
 
     @strawberry.field
     async def workspaces(self, info: InfoT) -> list[types.Workspace]:
@@ -52,7 +44,7 @@ class Query:
         filter: SecretFilter | None = None,
     ) -> types.SecretConnection:
         await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
-        page = await info.context.services.secrets.page(
+        page = await info.context.services.secret_reads.page(
             workspace_id,
             first=_or(first, 50),
             after=after,
@@ -65,13 +57,13 @@ class Query:
     async def secret(self, info: InfoT, workspace_id: strawberry.ID, id: strawberry.ID) -> types.Secret | None:
         secret_id = parse_secret_id(id)
         await info.context.authorize(Permission.LIST_SECRETS, workspace_id, secret_id=secret_id)
-        row = await info.context.services.secrets.view(workspace_id, secret_id, info.context.actor)
+        row = await info.context.services.secret_reads.view(workspace_id, secret_id, info.context.actor)
         return types.Secret.from_model(row) if row else None
 
     @strawberry.field
     async def secret_by_name(self, info: InfoT, workspace_id: strawberry.ID, name: str) -> types.Secret | None:
         await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
-        row = await info.context.services.secrets.view_by_name(workspace_id, name, info.context.actor)
+        row = await info.context.services.secret_reads.view_by_name(workspace_id, name, info.context.actor)
         return types.Secret.from_model(row) if row else None
 
     @strawberry.field(description="audited read of one value; the current version unless version is given")
@@ -80,13 +72,8 @@ class Query:
     ) -> types.SecretValue:
         secret_id = parse_secret_id(id)
         await info.context.authorize(Permission.READ_VALUES, workspace_id, secret_id=secret_id)
-        revealed = await info.context.services.secrets.reveal(workspace_id, secret_id, version, info.context.actor)
-        return types.SecretValue(
-            secret_id=strawberry.ID(str(revealed.secret_id)),
-            name=revealed.name,
-            version=revealed.version,
-            value=revealed.value,
-        )
+        revealed = await info.context.services.secret_reads.reveal(workspace_id, secret_id, version, info.context.actor)
+        return types.SecretValue.from_revealed(revealed)
 
     @strawberry.field(
         description="audited bulk read of active secrets' current values (all when names is null), for environment injection"
@@ -95,11 +82,8 @@ class Query:
         self, info: InfoT, workspace_id: strawberry.ID, names: list[str] | None = None
     ) -> list[types.SecretValue]:
         await info.context.authorize(Permission.READ_VALUES, workspace_id)
-        revealed = await info.context.services.secrets.reveal_many(workspace_id, names, info.context.actor)
-        return [
-            types.SecretValue(secret_id=strawberry.ID(str(r.secret_id)), name=r.name, version=r.version, value=r.value)
-            for r in revealed
-        ]
+        revealed = await info.context.services.secret_reads.reveal_many(workspace_id, names, info.context.actor)
+        return [types.SecretValue.from_revealed(r) for r in revealed]
 
     @strawberry.field(
         description="keyed digests of active secrets' current values, to compare values (e.g. two workspaces) without revealing them"
@@ -109,19 +93,19 @@ class Query:
     ) -> list[types.SecretDigest]:
         await info.context.authorize(Permission.READ_VALUES, workspace_id)
         services = info.context.services
-        found = await services.secrets.digests(
+        found = await services.secret_reads.digests(
             workspace_id, names, info.context.actor, services.server_keys.keys.value_digest
         )
-        return [
-            types.SecretDigest(secret_id=strawberry.ID(str(i)), name=n, version=v, digest=d) for i, n, v, d in found
-        ]
+        return [types.SecretDigest.from_found(row) for row in found]
 
     @strawberry.field
     async def rotation_due(
         self, info: InfoT, workspace_id: strawberry.ID, days_ahead: int | None = 7
     ) -> list[types.Secret]:
         await info.context.authorize(Permission.LIST_SECRETS, workspace_id)
-        rows = await info.context.services.secrets.rotation_due(workspace_id, _or(days_ahead, 7), info.context.actor)
+        rows = await info.context.services.secret_reads.rotation_due(
+            workspace_id, _or(days_ahead, 7), info.context.actor
+        )
         return [types.Secret.from_model(row) for row in rows]
 
     @strawberry.field
@@ -146,7 +130,7 @@ class Query:
         workspace_id: strawberry.ID,
         first: int | None = 50,
         after: str | None = None,
-        action: types.AuditAction | None = None,  # type: ignore[valid-type]  # strawberry.enum of a models enum
+        action: types.AuditAction | None = None,
         success: bool | None = None,
     ) -> types.AuditConnection:
         await info.context.authorize(Permission.READ_AUDIT, workspace_id)
@@ -164,16 +148,7 @@ class Query:
         await info.context.authorize(Permission.READ_AUDIT, workspace_id)
         kept = Checkpoint(checkpoint.seq, checkpoint.head_hash) if checkpoint is not None else None
         report = await info.context.services.audit_reader.verify(workspace_id, kept)
-        return types.AuditIntegrity(
-            valid=report.valid,
-            checked_events=report.checked_events,
-            first_invalid_event_id=strawberry.ID(str(report.first_invalid_event_id))
-            if report.first_invalid_event_id
-            else None,
-            head_hash=report.head_hash,
-            head_seq=report.head_seq,
-            reason=report.reason,
-        )
+        return types.AuditIntegrity.from_report(report)
 
     @strawberry.field(
         description="a signed checkpoint of the workspace's audit trail as it is now; keep it to verify later"
@@ -197,17 +172,7 @@ class Query:
     async def secret_statistics(self, info: InfoT, workspace_id: strawberry.ID) -> types.SecretStatistics:
         await info.context.authorize(Permission.READ_AUDIT, workspace_id)
         stats = await info.context.services.statistics.for_workspace(workspace_id)
-        return types.SecretStatistics(
-            total_secrets=stats.total,
-            active_secrets=stats.active,
-            inactive_secrets=stats.total - stats.active,
-            by_type=[types.CountByKey(key=k, count=v) for k, v in stats.by_type.items()],
-            by_rotation_policy=[types.CountByKey(key=k, count=v) for k, v in stats.by_policy.items()],
-            rotation_due_count=stats.due_within_week,
-            overdue_count=stats.overdue,
-            accesses_last24h=stats.accesses_last_day,
-            failed_accesses_last24h=stats.failed_accesses_last_day,
-        )
+        return types.SecretStatistics.from_domain(stats)
 
     @strawberry.field(description="principals bound to the workspace (its ADMIN), or all principals (superadmin)")
     async def principals(self, info: InfoT, workspace_id: strawberry.ID | None = None) -> list[types.Principal]:
@@ -232,10 +197,4 @@ class Query:
         await info.context.superadmin("read encryption health")
         services = info.context.services
         checked = await services.encryption_health()
-        return types.EncryptionHealth(
-            current_backend=services.backends.default_name,
-            backends=[
-                types.BackendHealth(name=name, healthy=s.healthy, key_id=s.key_id, last_check=at, error=s.error)
-                for name, s, at in checked
-            ],
-        )
+        return types.EncryptionHealth.from_checks(services.backends.default_name, checked)

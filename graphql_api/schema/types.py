@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 from uuid import UUID
 
 import strawberry
@@ -17,20 +17,33 @@ import models
 from graphql_api.context import Context
 from graphql_api.services import importer
 from graphql_api.services.audit import CommittedEvent
-from graphql_api.services.audit_reader import AuditPage
+from graphql_api.services.audit_reader import AuditPage, IntegrityReport
 from graphql_api.services.checkpoints import SignedCheckpoint
+from graphql_api.services.key_rotation import RotationProgress
 from graphql_api.services.principals import Binding
-from graphql_api.services.secret_inputs import SecretPage, SecretRecord, encode_cursor
+from graphql_api.services.secret_inputs import RevealedValue, SecretPage, SecretRecord, encode_cursor
+from graphql_api.services.statistics import WorkspaceStatistics
+from plugins.interfaces import BackendStatus
 
 # Audit events come from the database (models.SecretAudit) or straight from a
 # committed batch (CommittedEvent); both have the same fields.
 AuditEventRow = models.SecretAudit | CommittedEvent
 
-SecretType = strawberry.enum(models.SecretType, description="What kind of secret a value is.")
-RotationPolicy = strawberry.enum(models.RotationPolicy, description="How often a secret must be rotated.")
-AuditAction = strawberry.enum(models.AuditAction, description="What an audit event records.")
-Role = strawberry.enum(models.Role, description="A principal's role in one workspace.")
-VersionState = strawberry.enum(models.VersionState, description="Where a version stands in its secret's history.")
+# strawberry.enum registers an enum in place and returns the same class; the
+# names below are aliases of the enums themselves, so annotations that use
+# them are types to mypy too (the value of a call would not be).
+strawberry.enum(models.SecretType, description="What kind of secret a value is.")
+strawberry.enum(models.RotationPolicy, description="How often a secret must be rotated.")
+strawberry.enum(models.AuditAction, description="What an audit event records.")
+strawberry.enum(models.Role, description="A principal's role in one workspace.")
+strawberry.enum(models.VersionState, description="Where a version stands in its secret's history.")
+strawberry.enum(importer.ImportAction, description="What an import does with one entry.")
+SecretType: TypeAlias = models.SecretType
+RotationPolicy: TypeAlias = models.RotationPolicy
+AuditAction: TypeAlias = models.AuditAction
+Role: TypeAlias = models.Role
+VersionState: TypeAlias = models.VersionState
+ImportAction: TypeAlias = importer.ImportAction
 
 
 @strawberry.type
@@ -57,7 +70,7 @@ class SecretVersion:
     created_by_user_id: strawberry.ID | None
     encryption_backend: str
     key_id: str
-    state: VersionState = strawberry.field(  # type: ignore[valid-type]
+    state: VersionState = strawberry.field(
         description="PENDING while a two-phase rotation checks it; FAILED when the check failed"
     )
     destroyed: bool = strawberry.field(description="its ciphertext and data key were erased")
@@ -80,11 +93,11 @@ class Secret:
     id: strawberry.ID
     workspace_id: strawberry.ID
     name: str
-    secret_type: SecretType  # type: ignore[valid-type]
+    secret_type: SecretType
     usage: str | None
     tags: list[str]
     metadata: JSON
-    rotation_policy: RotationPolicy  # type: ignore[valid-type]
+    rotation_policy: RotationPolicy
     last_rotated_at: datetime | None
     rotation_due_at: datetime | None
     is_active: bool
@@ -109,7 +122,7 @@ class Secret:
         # Version history read by a query is browsing, recorded as VIEWED (a
         # mutation's own answer is covered by the mutation's event).
         if info.operation.operation is OperationType.QUERY:
-            await info.context.services.secrets.record_versions_viewed(
+            await info.context.services.secret_reads.record_versions_viewed(
                 [(str(self.workspace_id), secret_id)], info.context.actor
             )
         return [SecretVersion.from_model(row) for row in rows]
@@ -123,7 +136,7 @@ class Secret:
             secret_type=row.secret_type,
             usage=row.usage,
             tags=list(row.tags or []),
-            metadata=row.metadata if row.metadata is not None else {},  # type: ignore[arg-type]  # JSON scalar
+            metadata=JSON(row.metadata if row.metadata is not None else {}),
             rotation_policy=row.rotation_policy,
             last_rotated_at=row.last_rotated_at,
             rotation_due_at=row.rotation_due_at,
@@ -148,6 +161,15 @@ class SecretValue:
     def __repr__(self) -> str:
         return f"SecretValue(secret_id={self.secret_id}, name={self.name!r}, version={self.version})"
 
+    @classmethod
+    def from_revealed(cls, revealed: RevealedValue) -> SecretValue:
+        return cls(
+            secret_id=strawberry.ID(str(revealed.secret_id)),
+            name=revealed.name,
+            version=revealed.version,
+            value=revealed.value,
+        )
+
 
 @strawberry.type(description="a keyed digest of a secret's current value: equal values, equal digests (on this server)")
 class SecretDigest:
@@ -155,6 +177,11 @@ class SecretDigest:
     name: str
     version: int
     digest: str = strawberry.field(description="hex HMAC-SHA256 of the value under the server's digest key")
+
+    @classmethod
+    def from_found(cls, found: tuple[UUID, str, int, str]) -> SecretDigest:
+        secret_id, name, version, digest = found
+        return cls(secret_id=strawberry.ID(str(secret_id)), name=name, version=version, digest=digest)
 
 
 @strawberry.type
@@ -171,7 +198,7 @@ class SecretConnection:
 
     @strawberry.field(description="how many secrets the listing holds in all (counted only when asked for)")
     async def total_count(self, info: Info[Context, None]) -> int:
-        return await info.context.services.secrets.count(self.page.workspace_id, self.page.filter)
+        return await info.context.services.secret_reads.count(self.page.workspace_id, self.page.filter)
 
 
 @strawberry.type
@@ -179,7 +206,7 @@ class AuditEvent:
     id: strawberry.ID
     workspace_id: strawberry.ID
     secret_id: strawberry.ID | None
-    action: AuditAction  # type: ignore[valid-type]
+    action: AuditAction
     user_id: strawberry.ID | None
     ip_address: str | None
     user_agent: str | None
@@ -206,7 +233,7 @@ class AuditEvent:
             user_id=_id(row.user_id),
             ip_address=row.ip_address,
             user_agent=row.user_agent,
-            details=row.details,  # type: ignore[arg-type]  # JSON scalar: any JSON value
+            details=JSON(row.details),
             success=row.success,
             created_at=row.created_at,
             hash=row.hash,
@@ -233,7 +260,7 @@ VALUE_CHANGES = frozenset(
 class SecretChange:
     secret_id: strawberry.ID
     name: str
-    action: AuditAction  # type: ignore[valid-type]
+    action: AuditAction
     version: int | None
     created_at: datetime
 
@@ -281,6 +308,17 @@ class AuditIntegrity:
     head_hash: str | None
     head_seq: int | None = strawberry.field(default=None, description="the newest event's seq (0: no event)")
     reason: str | None = strawberry.field(default=None, description="what is wrong, when valid is false")
+
+    @classmethod
+    def from_report(cls, report: IntegrityReport) -> AuditIntegrity:
+        return cls(
+            valid=report.valid,
+            checked_events=report.checked_events,
+            first_invalid_event_id=_id(report.first_invalid_event_id),
+            head_hash=report.head_hash,
+            head_seq=report.head_seq,
+            reason=report.reason,
+        )
 
 
 @strawberry.type(description="a signed statement of how far a workspace's audit trail had reached")
@@ -335,6 +373,20 @@ class SecretStatistics:
     accesses_last24h: int = strawberry.field(name="accessesLast24h")
     failed_accesses_last24h: int = strawberry.field(name="failedAccessesLast24h")
 
+    @classmethod
+    def from_domain(cls, stats: WorkspaceStatistics) -> SecretStatistics:
+        return cls(
+            total_secrets=stats.total,
+            active_secrets=stats.active,
+            inactive_secrets=stats.total - stats.active,
+            by_type=[CountByKey(key=k, count=v) for k, v in stats.by_type.items()],
+            by_rotation_policy=[CountByKey(key=k, count=v) for k, v in stats.by_policy.items()],
+            rotation_due_count=stats.due_within_week,
+            overdue_count=stats.overdue,
+            accesses_last24h=stats.accesses_last_day,
+            failed_accesses_last24h=stats.failed_accesses_last_day,
+        )
+
 
 @strawberry.type
 class BackendHealth:
@@ -350,6 +402,18 @@ class EncryptionHealth:
     current_backend: str
     backends: list[BackendHealth]
 
+    @classmethod
+    def from_checks(
+        cls, current_backend: str, checked: Sequence[tuple[str, BackendStatus, datetime]]
+    ) -> EncryptionHealth:
+        return cls(
+            current_backend=current_backend,
+            backends=[
+                BackendHealth(name=name, healthy=s.healthy, key_id=s.key_id, last_check=at, error=s.error)
+                for name, s, at in checked
+            ],
+        )
+
 
 @strawberry.type
 class KeyRotationResult:
@@ -357,6 +421,12 @@ class KeyRotationResult:
     key_id: str
     rewrapped: int
     remaining: int
+
+    @classmethod
+    def from_progress(cls, progress: RotationProgress) -> KeyRotationResult:
+        return cls(
+            backend=progress.backend, key_id=progress.key_id, rewrapped=progress.rewrapped, remaining=progress.remaining
+        )
 
 
 @strawberry.type
@@ -368,16 +438,13 @@ class GeneratedKey:
         return f"GeneratedKey(backend={self.backend!r})"
 
 
-ImportAction = strawberry.enum(importer.ImportAction, description="What an import does with one entry.")
-
-
 @strawberry.type(description="one entry of a .env import: what is (or would be) done, never its value")
 class ImportPlanEntry:
     name: str
     line: int
-    action: ImportAction  # type: ignore[valid-type]
-    secret_type: SecretType  # type: ignore[valid-type]
-    rotation_policy: RotationPolicy  # type: ignore[valid-type]
+    action: ImportAction
+    secret_type: SecretType
+    rotation_policy: RotationPolicy
 
 
 @strawberry.type
@@ -392,7 +459,7 @@ class ImportResult:
 
     @strawberry.field(description="the secrets created or given a new version")
     async def secrets(self, info: Info[Context, None]) -> list[Secret]:
-        rows = await info.context.services.secrets.by_ids(self.workspace_id, self.secret_ids)
+        rows = await info.context.services.secret_reads.by_ids(self.workspace_id, self.secret_ids)
         return [Secret.from_model(row) for row in rows]
 
     @classmethod
@@ -420,7 +487,7 @@ class ImportResult:
 @strawberry.type
 class RoleBinding:
     workspace_id: strawberry.ID
-    role: Role  # type: ignore[valid-type]
+    role: Role
 
 
 @strawberry.type
@@ -472,6 +539,13 @@ class CreatedToken:
 
     def __repr__(self) -> str:
         return f"CreatedToken(api_token={self.api_token.id})"
+
+
+async def principal_view(context: Context, principal_id: UUID) -> Principal:
+    """A principal as the caller may see it: only bindings it may manage."""
+    identity = await context.identity()
+    principal, bindings = await context.services.principals.view(identity, principal_id)
+    return Principal.from_model(principal, bindings)
 
 
 def secret_connection(page: SecretPage) -> SecretConnection:

@@ -78,7 +78,7 @@ class DotenvImporter:
     def __init__(
         self,
         *,
-        secrets: SecretReader,
+        reads: SecretReader,
         envelope: Envelope,
         audit: AuditLog,
         store: SecretStore,
@@ -87,7 +87,7 @@ class DotenvImporter:
         statistics: PlannerStatistics | None = None,
     ) -> None:
         self._statistics = statistics
-        self._secrets = secrets
+        self._reads = reads
         self._envelope = envelope
         self._audit = audit
         self._store = store
@@ -226,7 +226,7 @@ class DotenvImporter:
             try:
                 async with self._audit.transaction() as connection:
                     if version_rows:
-                        locked = await self._store.lock(connection, [row.secret_id for row in version_rows])
+                        locked = await self._store.lock_many(connection, [row.secret_id for row in version_rows])
                         for found, _value in updates:
                             if locked.get(found.id) != (found.last_version, True):
                                 raise Conflict(
@@ -251,4 +251,4 @@ class DotenvImporter:
     async def _current_values(self, workspace_id: str, secrets: Sequence[ExistingSecret]) -> dict[UUID, str]:
         """The current values of secrets an overwrite may change, to compare
         in memory; never returned, so not value reads of the client's."""
-        return await self._secrets.current_values(workspace_id, [secret.id for secret in secrets])
+        return await self._reads.current_values(workspace_id, [secret.id for secret in secrets])

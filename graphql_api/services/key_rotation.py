@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -53,6 +53,19 @@ REWRAP_CONCURRENCY = 8
 
 class _JobClosed(Exception):
     """The job is no longer RUNNING (superseded or finished elsewhere): stop quietly."""
+
+
+@dataclass(frozen=True)
+class BatchCommitted:
+    """What a progress listener hears after each committed batch (no key material)."""
+
+    job_id: UUID
+    backend: str
+    key_id: str
+    rewrapped: int  # data keys rewrapped by the job so far
+
+
+ProgressListener = Callable[[BatchCommitted], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)
@@ -84,8 +97,18 @@ class KeyRotationService:
         self._workers: dict[UUID, asyncio.Task[None]] = {}
         # Finding or creating the job is serialized: concurrent calls rotate the key once.
         self._starting = asyncio.Lock()
-        # Test hook: awaited after each committed batch (lets a test kill mid-run).
-        self.after_batch: Callable[[KeyRotationJob], object] | None = None
+        self._listeners: list[ProgressListener] = []
+
+    def add_progress_listener(self, listener: ProgressListener) -> Callable[[], None]:
+        """Call (and await) `listener` in the worker after each committed batch,
+        for progress reporting; returns the function that removes it.
+
+        It runs between batches, so a slow listener slows the rotation, and
+        what it raises ends the worker as a crash would: the committed batches
+        stay, the job stays open and is resumed (a listener that must never stop
+        a rotation catches its own errors)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     async def rotate(self, target_name: str | None, actor: Actor, wait: float = ANSWER_WITHIN) -> RotationProgress:
         """Start (or join) the rotation to `target_name` and report progress."""
@@ -182,10 +205,12 @@ class KeyRotationService:
                         break
                     job.last_version_id = 0  # written meanwhile under an old key: another pass
                     await self._save_progress(job, self._running(job))
-                if self.after_batch is not None:
-                    result = self.after_batch(job)
-                    if asyncio.iscoroutine(result):
-                        await result
+                if self._listeners:
+                    committed = BatchCommitted(job.id, job.target_backend, job.target_key_id, job.rewrapped)
+                    for listener in list(self._listeners):
+                        result = listener(committed)
+                        if result is not None:
+                            await result
         except asyncio.CancelledError:
             raise
         except _JobClosed:

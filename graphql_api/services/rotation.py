@@ -24,15 +24,16 @@ from datetime import datetime
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.functions import Count
 
 from graphql_api.errors import BackendUnavailable, BadUserInput, Conflict, RotationCheckFailed, StrongroomError
 from graphql_api.services import validation
 from graphql_api.services.audit import SYSTEM_ACTOR, Actor, AuditLog, AuditRecord
 from graphql_api.services.envelope import Envelope
 from graphql_api.services.notifications import NotificationOutbox
+from graphql_api.services.secret_reads import SecretReader
+from graphql_api.services.secret_store import SecretStore
 from graphql_api.services.secrets import SecretService
-from models import AuditAction, Secret, SecretVersion, VersionState
+from models import AuditAction, Secret, VersionState
 from plugins.interfaces import GenerationRequest, TwoPhaseGenerator, ValueGenerator
 
 logger = logging.getLogger("strongroom.rotation")
@@ -53,6 +54,8 @@ class RotationService:
         self,
         *,
         secrets: SecretService,
+        reads: SecretReader,
+        store: SecretStore,
         envelope: Envelope,
         audit: AuditLog,
         outbox: NotificationOutbox,
@@ -60,6 +63,8 @@ class RotationService:
         now: Callable[[], datetime],
     ) -> None:
         self._secrets = secrets
+        self._reads = reads
+        self._store = store
         self._envelope = envelope
         self._audit = audit
         self.outbox = outbox
@@ -69,10 +74,19 @@ class RotationService:
     def generator_for(self, secret_type: str) -> ValueGenerator | None:
         return next((g for g in self.generators if secret_type in g.secret_types), None)
 
+    async def rotate(
+        self, workspace_id: str, secret_id: UUID, new_value: str | None, expected_version: int | None, actor: Actor
+    ) -> Secret:
+        """A new current version: `new_value`, or (None) one the generator
+        plugin serving the secret's type makes."""
+        if new_value is None:
+            return await self.rotate_generated(workspace_id, secret_id, expected_version, actor)
+        return await self._secrets.rotate(workspace_id, secret_id, new_value, expected_version, actor)
+
     async def rotate_generated(
         self, workspace_id: str, secret_id: UUID, expected_version: int | None, actor: Actor
     ) -> Secret:
-        secret = await self._secrets.require(workspace_id, secret_id)
+        secret = await self._reads.require(workspace_id, secret_id)
         generator = self.generator_for(secret.secret_type.value)
         if generator is None:
             raise BadUserInput(
@@ -120,18 +134,15 @@ class RotationService:
             value, backend=backend, workspace_id=workspace_id, secret_id=secret.id, version=version
         )
         async with self._audit.transaction() as connection:
-            locked = await self._secrets.lock(workspace_id, secret.id, connection)
+            locked = await self._store.lock(connection, workspace_id, secret.id)
             if locked.last_version != secret.last_version or locked.pending_version is not None:
                 raise Conflict(f"secret {secret.id} changed meanwhile; try again")
             locked.last_version = version
             locked.pending_version = version
-            await self._secrets.write_version(locked, version, sealed, actor, self._now(), connection)
-            await (
-                SecretVersion.filter(secret_id=locked.id, version=version)
-                .using_db(connection)
-                .update(state=VersionState.PENDING)
+            await self._store.write_version(
+                connection, locked, version, sealed, actor.user_id, self._now(), state=VersionState.PENDING
             )
-            await locked.save(using_db=connection, update_fields=["last_version", "pending_version"])
+            await self._store.save(connection, locked, ["last_version", "pending_version"])
             await self._audit.append(
                 AuditRecord(
                     workspace_id,
@@ -163,17 +174,17 @@ class RotationService:
     ) -> Secret:
         workspace_id = secret.workspace_id
         async with self._audit.transaction() as connection:
-            locked = await self._secrets.lock(workspace_id, secret.id, connection)
+            locked = await self._store.lock(connection, workspace_id, secret.id)
             superseded = locked.current_version != secret.current_version
             promote = promote and not superseded and locked.pending_version == version
             state = VersionState.ACTIVE if promote else VersionState.FAILED
-            await SecretVersion.filter(secret_id=locked.id, version=version).using_db(connection).update(state=state)
+            await self._store.set_version_state(connection, locked.id, version, state)
             locked.pending_version = None
             if promote:
                 locked.current_version = version
-                self._secrets.mark_rotated(locked, self._now())
+                self._store.mark_rotated(locked, self._now())
             locked.updated_at = self._now()
-            await locked.save(using_db=connection)
+            await self._store.save(connection, locked)
             why = reason or ("a newer version was written meanwhile" if superseded else None)
             await self._audit.append(
                 AuditRecord(
@@ -203,17 +214,7 @@ class RotationService:
 
     async def run_once(self) -> SchedulerReport:
         now = self._now()
-        due = (
-            await Secret.filter(
-                is_active=True,
-                destroyed_at=None,
-                rotation_due_at__lte=now,
-                rotation_notified_at=None,
-                pending_version=None,
-            )
-            .order_by("rotation_due_at")
-            .limit(SCHEDULER_BATCH)
-        )
+        due = await self._store.due(now, SCHEDULER_BATCH)
         rotated = failed = notified = 0
         for secret in due:
             if self.generator_for(secret.secret_type.value) is not None:
@@ -237,24 +238,14 @@ class RotationService:
         except (BadUserInput, BackendUnavailable) as exc:
             # Cannot rotate this cycle (bad generator options, backend down): say so once.
             async with self._audit.transaction() as connection:
-                claimed = (
-                    await Secret.filter(id=secret.id, rotation_notified_at=None)
-                    .using_db(connection)
-                    .update(rotation_notified_at=self._now())
-                )
-                if claimed:
+                if await self._store.claim_due(connection, secret.id, self._now()):
                     await self.outbox.enqueue("rotation_failed", secret, connection, {"reason": exc.message[:200]})
             logger.warning("scheduled rotation of %s/%s failed: %s", workspace_id, secret.name, exc.code)
             return "failed"
 
     async def _claim_due(self, secret: Secret, now: datetime) -> bool:
         async with self._audit.transaction() as connection:
-            claimed = (
-                await Secret.filter(id=secret.id, rotation_notified_at=None, rotation_due_at__lte=now)
-                .using_db(connection)
-                .update(rotation_notified_at=now)
-            )
-            if not claimed:
+            if not await self._store.claim_due(connection, secret.id, now, due_by=now):
                 return False
             await self._audit.append(
                 AuditRecord(
@@ -275,10 +266,4 @@ class RotationService:
 
     async def due_counts(self) -> dict[str, int]:
         """Active secrets past their due date, per workspace (the metrics gauge)."""
-        rows = (
-            await Secret.filter(is_active=True, destroyed_at=None, rotation_due_at__lte=self._now())
-            .annotate(n=Count("id"))
-            .group_by("workspace_id")
-            .values("workspace_id", "n")
-        )
-        return {str(row["workspace_id"]): int(row["n"]) for row in rows}
+        return await self._store.due_counts(self._now())

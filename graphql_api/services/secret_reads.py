@@ -79,6 +79,8 @@ class _MissingNames(NotFound):
 
 
 class SecretReader:
+    """Every read of secrets (the secret service's writes read through it too)."""
+
     def __init__(self, *, envelope: Envelope, audit: AuditLog, now: Callable[[], datetime], sql: Sql) -> None:
         self._envelope = envelope
         self._audit = audit

@@ -1,18 +1,34 @@
-"""Secret persistence for bulk and hot writes: rows in, rows out, in one
-statement per table.
+"""Secret persistence: the one home of every write to the secret tables
+(`secret`, `secret_version`, `secret_tag`), always inside the caller's
+transaction. The secret, rotation and import services decide; this module
+writes.
 
-Why: importing a 10,000-line `.env` one ORM insert at a time held SQLite's
-only writer for seconds (every other tenant's audited read waited behind it)
-and cost a round trip per row. Here a batch of new secrets is three
-`executemany` (secrets, first versions, tags) and a batch of new versions
-two, inside the caller's short transaction; every value was sealed before it
-was opened. The ORM models stay the schema's definition; this module writes
-the same columns.
+`SecretStore` has two kinds of method, for one concern (the rows of a
+secret) at two sizes:
+
+- Single-row writes (`lock`, `write_version`, `write_tags`, `save`, `erase`,
+  version states, the scheduler's claims, the clean-up after a destroy, and
+  the few reads they are checked against: a taken name, an old version, the
+  due secrets) work on the ORM's `Secret`, because the services decide on a
+  locked row's fields and save it; one secret per transaction, so the ORM's
+  cost does not matter.
+- Bulk writes (`insert_many`, `lock_many`, `append_versions`) are raw SQL.
+  Why: importing a 10,000-line `.env` one ORM insert at a time held SQLite's
+  only writer for seconds (every other tenant's audited read waited behind
+  it) and cost a round trip per row. Here a batch of new secrets is three
+  `executemany` (secrets, first versions, tags) and a batch of new versions
+  two, inside the caller's short transaction; every value was sealed before
+  it was opened. The ORM models stay the schema's definition; these
+  statements write the same columns.
+
+`KeyStore` is the data keys as key rotation reads and rewrites them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,10 +36,16 @@ from typing import Any
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.functions import Count
 
+from graphql_api.errors import NotFound
 from graphql_api.services.envelope import SealedValue
+from graphql_api.services.secret_inputs import due_date
 from graphql_api.sql import Dialect, Sql, dialect_of_connection
-from models import RotationPolicy, SecretType, VersionState
+from models import RotationPolicy, Secret, SecretTag, SecretType, SecretVersion, VersionState
+
+# Its messages are those of the secret service (the README's logger table).
+logger = logging.getLogger("strongroom.secrets")
 
 # SQLite allows 32,766 bound variables per statement; stay well below.
 IN_CHUNK = 500
@@ -138,8 +160,168 @@ def version_values(
 
 
 class SecretStore:
+    """Writes to a secret's rows, in the caller's transaction (`connection`)."""
+
     def __init__(self, sql: Sql) -> None:
         self._sql = sql
+
+    # ---- one secret, in a transaction ----------------------------------------
+
+    async def lock(self, connection: BaseDBAsyncClient, workspace_id: str, secret_id: UUID) -> Secret:
+        """The secret's row, locked for the rest of the transaction (NotFound
+        when it is not in the workspace or was destroyed)."""
+        secret = (
+            await Secret.select_for_update()
+            .using_db(connection)
+            .get_or_none(id=secret_id, workspace_id=workspace_id, destroyed_at=None)
+        )
+        if secret is None:
+            raise NotFound(f"secret {secret_id} not found in workspace {workspace_id!r}")
+        return secret
+
+    @staticmethod
+    def allocate(secret: Secret) -> int:
+        """The next version number of a locked secret, made current (a PENDING
+        version is not)."""
+        secret.last_version += 1
+        secret.current_version = secret.last_version
+        return secret.current_version
+
+    @staticmethod
+    def mark_rotated(secret: Secret, now: datetime) -> None:
+        """A new value became current at `now`: the rotation clock restarts."""
+        secret.last_rotated_at = now
+        secret.rotation_due_at = due_date(secret.rotation_policy, now)
+        secret.rotation_notified_at = None
+
+    async def write_version(
+        self,
+        connection: BaseDBAsyncClient,
+        secret: Secret,
+        version: int,
+        sealed: SealedValue,
+        actor_id: UUID | None,
+        now: datetime,
+        state: VersionState = VersionState.ACTIVE,
+    ) -> None:
+        await SecretVersion.create(
+            secret_id=secret.id,
+            version=version,
+            ciphertext=sealed.ciphertext,
+            wrapped_key=sealed.wrapped_key,
+            backend=sealed.backend,
+            key_id=sealed.key_id,
+            state=state,
+            created_at=now,
+            created_by_user_id=actor_id,
+            using_db=connection,
+        )
+
+    async def set_version_state(
+        self, connection: BaseDBAsyncClient, secret_id: UUID, version: int, state: VersionState
+    ) -> None:
+        await SecretVersion.filter(secret_id=secret_id, version=version).using_db(connection).update(state=state)
+
+    async def write_tags(
+        self, connection: BaseDBAsyncClient, secret: Secret, tags: Sequence[str], *, replace: bool = False
+    ) -> None:
+        """The secret's tag rows (the lookup table tag filters use)."""
+        if replace:
+            await SecretTag.filter(secret_id=secret.id).using_db(connection).delete()
+        if tags:
+            await SecretTag.bulk_create(
+                [SecretTag(secret_id=secret.id, workspace_id=secret.workspace_id, tag=tag) for tag in tags],
+                using_db=connection,
+            )
+
+    async def save(self, connection: BaseDBAsyncClient, secret: Secret, fields: Sequence[str] | None = None) -> None:
+        """Write a locked secret's changed fields (all when `fields` is None)."""
+        await secret.save(using_db=connection, update_fields=list(fields) if fields is not None else None)
+
+    async def erase(self, connection: BaseDBAsyncClient, secret: Secret, actor_id: UUID | None, now: datetime) -> None:
+        """Destroy: every version's ciphertext and wrapped key, the tags, and
+        the secret's name and metadata; the row stays as a tombstone."""
+        await SecretVersion.filter(secret_id=secret.id).using_db(connection).update(ciphertext=None, wrapped_key=None)
+        await SecretTag.filter(secret_id=secret.id).using_db(connection).delete()
+        await (
+            Secret.filter(id=secret.id)
+            .using_db(connection)
+            .update(
+                name=None,
+                usage=None,
+                tags=[],
+                metadata={},
+                is_active=False,
+                rotation_due_at=None,
+                destroyed_at=now,
+                updated_at=now,
+                updated_by_user_id=actor_id,
+            )
+        )
+
+    async def name_taken(self, workspace_id: str, name: str) -> bool:
+        """Whether a secret (active or deleted, not destroyed) has this name."""
+        found = await self._sql.read_one(
+            'SELECT 1 FROM "secret" WHERE "workspace_id" = ? AND "name" = ?', [workspace_id, name]
+        )
+        return found is not None
+
+    async def scrub_after_destroy(self) -> None:
+        """Make a committed destroy final on disk (SecretService.destroy says how)."""
+        if self._sql.dialect.name == "sqlite":
+            for _attempt in range(20):
+                row = await self._sql.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+                if row is not None and int(row[0]) == 0:
+                    return
+                await asyncio.sleep(0.05)  # a reader held the WAL; try again
+            logger.warning("the WAL could not be truncated after a destroy; it will be at the next checkpoint")
+            return
+        try:
+            await self._sql.execute('VACUUM "secret_version"')
+        except Exception as exc:  # autovacuum will do it; the destroy itself is committed
+            logger.warning("VACUUM after a destroy failed: %s", type(exc).__name__)
+
+    async def version(self, secret_id: UUID, number: int) -> SecretVersion | None:
+        return await SecretVersion.get_or_none(secret_id=secret_id, version=number)
+
+    # ---- rotation's schedule -------------------------------------------------
+
+    async def due(self, now: datetime, limit: int) -> list[Secret]:
+        """Active secrets due by `now`, not yet claimed this cycle, with no
+        rotation in progress; the most overdue first."""
+        return (
+            await Secret.filter(
+                is_active=True,
+                destroyed_at=None,
+                rotation_due_at__lte=now,
+                rotation_notified_at=None,
+                pending_version=None,
+            )
+            .order_by("rotation_due_at")
+            .limit(limit)
+        )
+
+    async def claim_due(
+        self, connection: BaseDBAsyncClient, secret_id: UUID, now: datetime, *, due_by: datetime | None = None
+    ) -> bool:
+        """Claim this due cycle of the secret (a conditional update, so one
+        replica wins); with `due_by`, only while it is still due by then."""
+        query = Secret.filter(id=secret_id, rotation_notified_at=None)
+        if due_by is not None:
+            query = query.filter(rotation_due_at__lte=due_by)
+        return bool(await query.using_db(connection).update(rotation_notified_at=now))
+
+    async def due_counts(self, now: datetime) -> dict[str, int]:
+        """Active secrets past their due date, per workspace."""
+        rows = (
+            await Secret.filter(is_active=True, destroyed_at=None, rotation_due_at__lte=now)
+            .annotate(n=Count("id"))
+            .group_by("workspace_id")
+            .values("workspace_id", "n")
+        )
+        return {str(row["workspace_id"]): int(row["n"]) for row in rows}
+
+    # ---- many secrets, in a few statements -----------------------------------
 
     async def by_names(self, workspace_id: str, names: Sequence[str]) -> dict[str, ExistingSecret]:
         """Secrets (active or deleted, not destroyed) of `workspace_id` with these names."""
@@ -178,7 +360,7 @@ class SecretStore:
         for statement, values in insert_statements(rows, actor_id, now, dialect):
             await connection.execute_many(dialect.statement(statement), values)
 
-    async def lock(self, connection: BaseDBAsyncClient, ids: Sequence[UUID]) -> dict[UUID, tuple[int, bool]]:
+    async def lock_many(self, connection: BaseDBAsyncClient, ids: Sequence[UUID]) -> dict[UUID, tuple[int, bool]]:
         """(last_version, is_active) of each secret, locked for the transaction."""
         dialect = dialect_of_connection(connection)
         lock = " FOR UPDATE" if dialect.name == "postgres" else ""

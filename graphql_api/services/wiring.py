@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pluggy
 
 from graphql_api import database
+from graphql_api.errors import BadUserInput
 from graphql_api.events import (
     AUTHORITY_CHANNEL,
     SECRET_CHANNEL,
@@ -42,6 +43,7 @@ from graphql_api.services.planner_statistics import PlannerStatistics
 from graphql_api.services.principals import PrincipalService
 from graphql_api.services.read_cache import CommittedChanges, ReadCache
 from graphql_api.services.rotation import RotationService
+from graphql_api.services.secret_reads import SecretReader
 from graphql_api.services.secret_store import KeyStore, SecretStore
 from graphql_api.services.secrets import SecretService
 from graphql_api.services.server_keys import ServerKeys
@@ -52,7 +54,7 @@ from graphql_api.services.workspaces import WorkspaceService
 from graphql_api.settings import ConfigError, Settings
 from graphql_api.sql import Sql
 from models import SecretAudit
-from plugins.interfaces import BackendStatus, PluginConfig
+from plugins.interfaces import BackendStatus, PluginConfig, RotatableBackend
 from plugins.manager import (
     build_plugin_manager,
     collect_audit_sinks,
@@ -92,6 +94,7 @@ class Services:
     denials: DenialRecorder
     audit_reader: AuditReader
     checkpoints: CheckpointService
+    secret_reads: SecretReader
     secrets: SecretService
     importer: DotenvImporter
     key_rotation: KeyRotationService
@@ -119,6 +122,17 @@ class Services:
                 status = BackendStatus(healthy=False, key_id=None, error=type(exc).__name__)
             checked.append((name, status, self.now()))
         return checked
+
+    async def generate_encryption_key(self, backend: str | None) -> tuple[str, str]:
+        """(backend name, fresh key material) for the named (default: current)
+        backend; BadUserInput for a backend that keeps its keys itself."""
+        chosen = self.backends.for_write(backend, "backend")
+        material = await chosen.generate_key_material() if isinstance(chosen, RotatableBackend) else None
+        if material is None:
+            raise BadUserInput(
+                "backend", f"backend {chosen.name!r} keeps its keys itself; rotate them with rotateEncryptionKey"
+            )
+        return chosen.name, material
 
     async def open(self, *, migrate: bool, bootstrap_admin: bool = True) -> str | None:
         """Open the database and load the server key; then bootstrap the first
@@ -253,8 +267,15 @@ def build_services(
     )
     audit.on_batch = metrics.audit_batch
     envelope.observe = metrics.backend_call
+    secret_reads = SecretReader(envelope=envelope, audit=audit, now=now, sql=sql)
+    secret_store = SecretStore(sql)
     secrets = SecretService(
-        envelope=envelope, audit=audit, default_rotation_days=settings.rotation_days, now=now, sql=sql
+        reads=secret_reads,
+        store=secret_store,
+        envelope=envelope,
+        audit=audit,
+        default_rotation_days=settings.rotation_days,
+        now=now,
     )
     planner_statistics = PlannerStatistics(sql)
     authenticator = TokenAuthenticator(now, sql, TokenPolicy(settings.max_token_ttl), audit.touch_token)
@@ -268,7 +289,7 @@ def build_services(
     authorizer = Authorizer(sql)
     if not settings.is_sqlite:
         authenticator.cache = read_cache
-        secrets.cache = read_cache
+        secret_reads.cache = read_cache
         authorizer.cache = read_cache
         authority.on_change.append(read_cache.forget_principal)
     services = Services(
@@ -284,12 +305,13 @@ def build_services(
         denials=denials,
         audit_reader=audit_reader,
         checkpoints=CheckpointService(server_keys, audit_reader, now),
+        secret_reads=secret_reads,
         secrets=secrets,
         importer=DotenvImporter(
-            secrets=secrets,
+            reads=secret_reads,
             envelope=envelope,
             audit=audit,
-            store=SecretStore(sql),
+            store=secret_store,
             default_rotation_days=settings.rotation_days,
             now=now,
             statistics=planner_statistics,
@@ -304,6 +326,8 @@ def build_services(
         ),
         rotation=RotationService(
             secrets=secrets,
+            reads=secret_reads,
+            store=secret_store,
             envelope=envelope,
             audit=audit,
             outbox=NotificationOutbox(notifiers=notifiers, audit=audit, now=now),
@@ -321,7 +345,7 @@ def build_services(
             authenticator=authenticator,
             authorizer=authorizer,
             denials=denials,
-            secrets=secrets,
+            secrets=secret_reads,
             cache=read_cache if not settings.is_sqlite else None,
         ),
         read_cache=read_cache,

@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -189,7 +188,8 @@ def test_ctrl_c_works_even_when_sigint_was_inherited_as_ignored(tmp_path: Path) 
         )
         try:
             connection, _ = silent.accept()
-            time.sleep(0.3)
+            connection.settimeout(10)
+            assert connection.recv(65536), "the command connected but sent no request"  # now it waits on us
             process.send_signal(signal.SIGINT)
             _, stderr = process.communicate(timeout=10)
         finally:

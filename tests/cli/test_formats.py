@@ -11,30 +11,7 @@ from hypothesis import strategies as st
 from graphql_api.cli.choices import FileFormat
 from graphql_api.cli.formats import FormatError, dump, guess, load
 from graphql_api.client.dotenv import parse_dotenv
-
-HOSTILE = [
-    ("SINGLE", "it's"),
-    ("DOUBLE", 'say "hi"'),
-    ("BACKTICK", "`uname`"),
-    ("MIXED_QUOTES", "'\"`'\"`"),
-    ("HASH", "a #b #c"),
-    ("HASH_START", "#start"),
-    ("DOLLAR", "$HOME ${PATH} $(id) $$"),
-    ("BACKSLASH", "C:\\new\\table\\"),
-    ("ESCAPES", "\\n\\t\\\\\\'\\\""),
-    ("NEWLINES", "line1\nline2\n\nline4\n"),
-    ("CR", "cr\rcrlf\r\nend\r"),
-    ("UNICODE", "naïve 日本語 🚀 \u2028 \u0085 \ufeff"),
-    ("CONTROL", "\x01\x07\x1b[31m\x7f"),
-    ("SPACES", "  leading and trailing  "),
-    ("TAB", "\tx\t"),
-    ("EMPTY", ""),
-    ("YAML_LOOKS_LIKE", "NO"),
-    ("YAML_NUMBER", "1.0e3"),
-    ("YAML_NULL", "~"),
-    ("EQUALS", "=a=b="),
-    ("SEMICOLON", "a; rm -rf /"),
-]
+from tests.support.hostile import HOSTILE
 
 
 def _reread(text: str, fmt: FileFormat) -> list[tuple[str, str]]:

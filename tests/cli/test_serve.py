@@ -18,6 +18,7 @@ from tests import pg
 from tests.process import clean_environ, free_port, strongroom_command
 
 
+@pytest.mark.postgres
 def test_workers_serve_one_port_from_several_processes(tmp_path: Path) -> None:
     asyncio.run(pg.require_postgres())
     name = asyncio.run(pg.create_database("sr_workers"))

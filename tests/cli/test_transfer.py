@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import Live, ok, one_error_line
-from tests.cli.test_formats import HOSTILE
+from tests.support.hostile import HOSTILE
 
 DOTENV = "DB_PASSWORD='pw'\nGITHUB_TOKEN=ghp_x\nSTRIPE_API_KEY=sk_1\nLOG_LEVEL=info\n"
 

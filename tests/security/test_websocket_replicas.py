@@ -21,6 +21,8 @@ EVENTS = "subscription($w: ID!, $s: ID) { auditEvents(workspaceId: $w, secretId:
 VALUE = 'query($id: ID!) { secretValue(workspaceId: "default", id: $id) { value } }'
 DEADLINE = 1.0
 
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
