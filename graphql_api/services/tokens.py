@@ -12,9 +12,13 @@ life of every token except the bootstrap superadmin's, also at check time, so
 lowering it takes effect for tokens that already exist.
 
 Every operation (each HTTP request, each operation on a websocket) looks its
-token up with one query that also reads the principal and its bindings: there
-is no cache, so a revoked or expired token, or a removed role, is refused
-from the next operation on, whichever replica serves it.
+token up with one query that also reads the principal and its bindings. On
+SQLite that query runs every time; on PostgreSQL its answer may come from the
+replica's read cache (graphql_api.services.read_cache), which is never
+time-based: every change to tokens, roles or principals is pushed to every
+replica by NOTIFY and drops the entry before it can be served again. So a
+revoked or expired token, or a removed role, is refused from the next
+operation on, whichever replica serves it.
 """
 
 from __future__ import annotations
