@@ -30,10 +30,10 @@ from graphql_api.fast_path import plan_operation
 from graphql_api.graphiql import graphiql_asset_routes, graphiql_response
 from graphql_api.http import GraphQLHTTP
 from graphql_api.metrics_server import MetricsListener, metrics_endpoint
+from graphql_api.production import check_production
 from graphql_api.request_ids import RequestIds
 from graphql_api.schema import build_schema
 from graphql_api.services.wiring import Clock, Services, build_services, utc_now
-from graphql_api.serving import check_production
 from graphql_api.settings import Settings
 from graphql_api.websocket import GraphQLWebSocket
 

@@ -1,9 +1,8 @@
 """How the server process serves: uvicorn's options from Settings, the checks
-a production start must pass, the run itself, and the application factory
-that worker processes import.
+the run itself, and the application factory that worker processes import.
 
-`strongroom serve` (the CLI) calls `check_production(settings)` and then
-`run(...)`, so that every production-relevant knob of uvicorn (proxy headers,
+`strongroom serve` (the CLI) calls `check_production(settings)`
+(graphql_api.production) and then `run(...)`, so that every production-relevant knob of uvicorn (proxy headers,
 header and websocket size limits, TLS, graceful shutdown) is decided here,
 next to the settings, rather than scattered through the command line. The
 drain on SIGTERM is graphql_api.drain.
@@ -17,12 +16,11 @@ from types import FrameType
 from typing import Any
 
 from graphql_api.logs import uvicorn_log_config
-from graphql_api.settings import ConfigError, Settings
+from graphql_api.settings import Settings
 
 # The factory uvicorn imports in each worker process (`--workers N`): settings
 # are read again there from the same environment.
 APP_FACTORY = "graphql_api.serving:create_app_from_environ"
-PRODUCTION = "production"
 WORKER_HEALTHCHECK_SECONDS = 30
 
 
@@ -68,59 +66,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 def scheme(settings: Settings) -> str:
     return "https" if settings.tls_cert_file is not None else "http"
-
-
-def production_problems(settings: Settings) -> list[tuple[str, str]]:
-    """What STRONGROOM_ENV=production refuses, as (variable to fix, why); empty in development."""
-    if settings.environment != PRODUCTION:
-        return []
-    from plugins.builtin.fernet import KEYRING_FILE
-
-    problems: list[tuple[str, str]] = []
-    keyring = settings.data_dir / KEYRING_FILE
-    if not settings.encryption_keys and (settings.encryption_backend == "fernet" or keyring.exists()):
-        if keyring.exists():
-            problems.append(
-                (
-                    "SECRET_ENCRYPTION_KEY",
-                    f"is not set, and production refuses the generated development keyring {keyring}: "
-                    "pass its keys in SECRET_ENCRYPTION_KEY (comma-separated, first line first)",
-                )
-            )
-        else:
-            problems.append(
-                (
-                    "SECRET_ENCRYPTION_KEY",
-                    "is not set, and production refuses a generated development key: "
-                    "make one with `strongroom keys generate` and pass it in SECRET_ENCRYPTION_KEY",
-                )
-            )
-    if settings.graphiql_enabled:
-        problems.append(("STRONGROOM_GRAPHIQL", "is on, which production refuses: set STRONGROOM_GRAPHIQL=false"))
-    if settings.introspection_enabled:
-        problems.append(
-            ("STRONGROOM_INTROSPECTION", "is on, which production refuses: set STRONGROOM_INTROSPECTION=false")
-        )
-    if settings.tls_cert_file is None and not settings.trusted_proxies and not settings.allow_http:
-        problems.append(
-            (
-                "STRONGROOM_TLS_CERT_FILE",
-                "production refuses plain HTTP: serve HTTPS (STRONGROOM_TLS_CERT_FILE and STRONGROOM_TLS_KEY_FILE), "
-                "or name the TLS-terminating proxy in STRONGROOM_TRUSTED_PROXIES, or set STRONGROOM_ALLOW_HTTP=true",
-            )
-        )
-    return problems
-
-
-def check_production(settings: Settings) -> None:
-    """Raise one ConfigError (one line) for everything STRONGROOM_ENV=production refuses."""
-    problems = production_problems(settings)
-    if not problems:
-        return
-    (variable, message), others = problems[0], problems[1:]
-    if others:
-        message += "; also fix " + ", ".join(name for name, _ in others)
-    raise ConfigError(variable, f"{message} (STRONGROOM_ENV=production)")
 
 
 def run(app: Any, settings: Settings, sock: socket.socket, workers: int = 1) -> None:

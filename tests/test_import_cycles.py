@@ -3,15 +3,14 @@
 Why: a cycle makes import order matter, lets a low layer reach a high one
 (the services importing the web app for a type), and breaks the first time
 someone moves a name. Imports are read from the source, as a reader sees
-them: module level, inside `if TYPE_CHECKING:` (a type-level cycle is still
-a layering fault) and inside try/else blocks. Imports inside functions are
-not counted: they are the deliberate way a command defers loading the app.
+them, wherever they stand: module level, inside `if TYPE_CHECKING:` (a
+type-level cycle is still a layering fault), and inside functions (a deferred
+import only hides a cycle until the function runs).
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,17 +28,6 @@ def _modules() -> dict[str, Path]:
     return modules
 
 
-def _statements(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
-    for node in body:
-        yield node
-        if isinstance(node, ast.If):
-            yield from _statements(node.body)
-            yield from _statements(node.orelse)
-        elif isinstance(node, ast.Try):
-            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
-                yield from _statements(block)
-
-
 def import_graph() -> dict[str, set[str]]:
     modules = _modules()
 
@@ -51,7 +39,7 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in _statements(ast.parse(path.read_text(encoding="utf-8")).body):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]

@@ -1,5 +1,5 @@
 """STRONGROOM_ENV=production: what a production start refuses, each with one
-clear line naming the variable to fix (graphql_api.serving.check_production),
+clear line naming the variable to fix (graphql_api.production.check_production),
 and a production start that passes, serving HTTPS itself.
 """
 
@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from graphql_api.app import create_app
-from graphql_api.serving import check_production, production_problems, uvicorn_options
+from graphql_api.production import check_production, production_problems
+from graphql_api.serving import uvicorn_options
 from graphql_api.settings import ConfigError, Settings
 from tests.process import START_TIMEOUT_SECONDS, ServerProcess, clean_environ, free_port, run_strongroom, start_server
 

@@ -103,7 +103,7 @@ def serve(
     one-time bootstrap token is not used up). SIGTERM drains (graphql_api.drain)
     and exits 0.
     """
-    from graphql_api import database, serving
+    from graphql_api import database, production, serving
     from graphql_api.app import create_app
     from graphql_api.settings import ConfigError
 
@@ -111,7 +111,7 @@ def serve(
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = settings.with_overrides(**overrides)
     # STRONGROOM_ENV=production: refused before anything (a key file) is written.
-    serving.check_production(settings)
+    production.check_production(settings)
     if workers > 1 and settings.is_sqlite:
         raise ConfigError(
             "--workers", "needs PostgreSQL (DATABASE_URL=postgres://...); a SQLite database is served by one process"
