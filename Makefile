@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 ASSETS := graphql_api/static/graphiql/manifest.json
 
-.PHONY: install graphiql conformance run migrate test test-fast test-sqlite schema check-contract lint clean bench fuzz
+.PHONY: install graphiql console conformance run migrate test test-fast test-sqlite schema check-contract lint clean bench fuzz
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,19 @@ $(ASSETS): graphiql/package-lock.json graphiql/build.py $(wildcard graphiql/page
 
 graphiql: $(INSTALLED) $(ASSETS)
 
+# The web console (console/): npm ci from its lockfile, then codegen from
+# schema.graphql, a type check and a Vite build into graphql_api/static/console.
+CONSOLE := graphql_api/static/console/index.html
+CONSOLE_MODULES := console/node_modules/.package-lock.json
+CONSOLE_SOURCES := $(shell find console/src console/public -type f -not -path 'console/src/gql/*' 2>/dev/null) \
+	console/index.html console/vite.config.ts console/codegen.ts console/tsconfig.json
+$(CONSOLE_MODULES): console/package-lock.json
+	npm ci --prefix console --no-audit --no-fund --loglevel=error
+$(CONSOLE): $(CONSOLE_MODULES) $(CONSOLE_SOURCES) schema.graphql
+	npm run --prefix console --silent build
+
+console: $(CONSOLE)
+
 # The GraphQL-over-HTTP audits (npm's graphql-http), run by tests/test_graphql_over_http.py.
 CONFORMANCE := tests/conformance/node_modules/.package-lock.json
 $(CONFORMANCE): tests/conformance/package-lock.json
@@ -29,20 +42,20 @@ $(CONFORMANCE): tests/conformance/package-lock.json
 
 conformance: $(CONFORMANCE)
 
-run: install graphiql
+run: install graphiql console
 	$(BIN)/strongroom serve
 
 migrate: install
 	$(BIN)/strongroom migrate --init
 
-test: install graphiql conformance
+test: install graphiql console conformance
 	$(BIN)/python -m pytest
 
 # The fast loop: everything but the tests marked `slow` (CI runs `make test`).
-test-fast: install graphiql conformance
+test-fast: install graphiql console conformance
 	$(BIN)/python -m pytest -m "not slow"
 
-test-sqlite: install graphiql conformance
+test-sqlite: install graphiql console conformance
 	STRONGROOM_TEST_DATABASES=sqlite $(BIN)/python -m pytest
 
 # A longer GraphQL fuzzing run than the bounded one in the suite.
@@ -68,4 +81,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) graphiql/node_modules tests/conformance/node_modules graphql_api/static/graphiql .pytest_cache .mypy_cache
+	rm -rf $(VENV) graphiql/node_modules console/node_modules console/src/gql graphql_api/static/console tests/conformance/node_modules graphql_api/static/graphiql .pytest_cache .mypy_cache

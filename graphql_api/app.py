@@ -27,6 +27,7 @@ from graphql_api import database
 from graphql_api.drain import Drain
 from graphql_api.execution import Engine
 from graphql_api.fast_path import plan_operation
+from graphql_api.console import console_routes
 from graphql_api.graphiql import graphiql_asset_routes, graphiql_response
 from graphql_api.http import GraphQLHTTP
 from graphql_api.metrics_server import MetricsListener, metrics_endpoint
@@ -188,6 +189,7 @@ def create_app(
             Route("/graphql", graphql_http, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
             WebSocketRoute("/graphql", graphql_ws),
             *graphiql_asset_routes(),
+            *console_routes(),
         ],
         lifespan=lifespan,
     )
