@@ -24,10 +24,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from graphql_api import database
+from graphql_api.console import console_routes
 from graphql_api.drain import Drain
 from graphql_api.execution import Engine
 from graphql_api.fast_path import plan_operation
-from graphql_api.console import console_routes
 from graphql_api.graphiql import graphiql_asset_routes, graphiql_response
 from graphql_api.http import GraphQLHTTP
 from graphql_api.metrics_server import MetricsListener, metrics_endpoint

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from graphql_api.graphiql import PAGE_HEADERS, _AssetFiles, _HOST
+from graphql_api.graphiql import PAGE_HEADERS, AssetFiles, same_host_socket_sources
 
 CONSOLE_DIR: Path = Path(__file__).resolve().parent / "static" / "console"
 """Where `npm run build` in console/ puts the built app (generated; not in git)."""
@@ -34,13 +34,9 @@ def console_built(console_dir: Path = CONSOLE_DIR) -> bool:
 def content_security_policy(host: str | None = None) -> str:
     """The console's CSP: this origin only, for everything it loads or connects to.
 
-    `'self'` covers same-host ws:/wss: only in CSP level 3 browsers, so a plain
-    host[:port] Host header is also listed with both schemes (anything else
-    in the header is ignored, never quoted).
+    Same-host websockets are listed as GraphiQL's are (same_host_socket_sources).
     """
-    connect = ["'self'"]
-    if host and _HOST.fullmatch(host):
-        connect += [f"ws://{host}", f"wss://{host}"]
+    connect = ["'self'", *same_host_socket_sources(host)]
     directives = {
         "default-src": "'none'",
         "script-src": "'self'",
@@ -85,5 +81,5 @@ def console_routes(console_dir: Path = CONSOLE_DIR) -> list[BaseRoute]:
         Route(CONSOLE_PATH, slash, methods=["GET", "HEAD"]),
         Route(f"{CONSOLE_PATH}/", page, methods=["GET", "HEAD"]),
         Route(f"{CONSOLE_PATH}/index.html", page, methods=["GET", "HEAD"]),
-        Mount(CONSOLE_PATH, app=_AssetFiles(directory=console_dir, check_dir=False), name="console-assets"),
+        Mount(CONSOLE_PATH, app=AssetFiles(directory=console_dir, check_dir=False), name="console-assets"),
     ]

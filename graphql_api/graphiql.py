@@ -174,9 +174,7 @@ def content_security_policy(host: str | None = None) -> str:
     subscription URL from) is a plain host[:port], `ws://host` and
     `wss://host` are listed as well.
     """
-    connect = ["'self'"]
-    if host and _HOST.fullmatch(host):
-        connect += [f"ws://{host}", f"wss://{host}"]
+    connect = ["'self'", *same_host_socket_sources(host)]
     directives = {
         "default-src": "'none'",
         "script-src": "'self'",
@@ -190,6 +188,17 @@ def content_security_policy(host: str | None = None) -> str:
         "form-action": "'none'",
     }
     return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+def same_host_socket_sources(host: str | None) -> list[str]:
+    """`ws://host` and `wss://host` for a plain host[:port] Host header, else nothing.
+
+    `'self'` covers same-host websockets only in CSP level 3 browsers. A Host
+    header that is anything but a plain host[:port] is ignored, never quoted.
+    """
+    if host and _HOST.fullmatch(host):
+        return [f"ws://{host}", f"wss://{host}"]
+    return []
 
 
 def _sha256_source(text: str) -> str:
@@ -232,7 +241,7 @@ def _render_not_built_page() -> str:
     )
 
 
-class _AssetFiles(StaticFiles):
+class AssetFiles(StaticFiles):
     """StaticFiles with ASSET_HEADERS, answering 404 (not 500) until built.
 
     `check_dir=False` only defers Starlette's check to the first request, which
@@ -266,7 +275,7 @@ def graphiql_asset_routes(assets_dir: Path = ASSETS_DIR) -> list[BaseRoute]:
     return [
         Mount(
             ASSET_ROUTE_PREFIX,
-            app=_AssetFiles(directory=assets_dir, check_dir=False),
+            app=AssetFiles(directory=assets_dir, check_dir=False),
             name="graphiql-assets",
         )
     ]

@@ -48,7 +48,9 @@ BROWSER_STATE = """async () => ({
 def _require_console_built() -> None:
     if console_built():
         return
-    result = subprocess.run(["make", "console"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
+    result = subprocess.run(
+        ["make", "console"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False
+    )
     if result.returncode == 0 and console_built():
         return
     reason = f"the console is not built in {CONSOLE_DIR} and `make console` failed: {result.stderr.strip()[-500:]}"
@@ -64,7 +66,9 @@ class Api:
     server: ServerProcess
     token: str
 
-    def __call__(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None) -> dict[str, Any]:
+    def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> dict[str, Any]:
         body = self.raw(query, variables, token=token)
         assert not body.get("errors"), body["errors"]
         data: dict[str, Any] = body["data"]
@@ -81,7 +85,9 @@ class Api:
         result: dict[str, Any] = response.json()
         return result
 
-    def principal_with_token(self, name: str, bindings: list[dict[str, str]], superadmin: bool = False) -> tuple[str, str]:
+    def principal_with_token(
+        self, name: str, bindings: list[dict[str, str]], superadmin: bool = False
+    ) -> tuple[str, str]:
         """A new principal with these bindings and a token of its own: (principal id, token)."""
         created = self(
             "mutation ($n: String!, $b: [RoleBindingInput!]!, $s: Boolean) "
@@ -90,7 +96,8 @@ class Api:
         )
         principal_id = created["createPrincipal"]["id"]
         token = self(
-            'mutation ($p: ID!) { createApiToken(principalId: $p, name: "console test") { token } }', {"p": principal_id}
+            'mutation ($p: ID!) { createApiToken(principalId: $p, name: "console test") { token } }',
+            {"p": principal_id},
         )["createApiToken"]["token"]
         return principal_id, token
 
