@@ -189,7 +189,7 @@ def create_app(
             Route("/graphql", graphql_http, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
             WebSocketRoute("/graphql", graphql_ws),
             *graphiql_asset_routes(),
-            *console_routes(),
+            *(console_routes() if settings.console_enabled else []),
         ],
         lifespan=lifespan,
     )

@@ -78,6 +78,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     graphiql_enabled: bool = True
+    console_enabled: bool = True
     introspection_enabled: bool = True
     log_level: str = "info"
     log_format: str = "console"
@@ -271,6 +272,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         host=text("STRONGROOM_HOST", "127.0.0.1") or "127.0.0.1",
         port=integer("STRONGROOM_PORT", 8000, minimum=0, maximum=65535),
         graphiql_enabled=boolean("STRONGROOM_GRAPHIQL", True),
+        console_enabled=boolean("STRONGROOM_CONSOLE", True),
         introspection_enabled=boolean("STRONGROOM_INTROSPECTION", True),
         log_level=log_level,
         log_format=log_format,

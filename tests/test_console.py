@@ -9,6 +9,7 @@ against schema.graphql).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -19,7 +20,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from graphql_api.app import create_app
 from graphql_api.console import CONSOLE_DIR, console_built, console_routes, content_security_policy
+from graphql_api.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONSOLE_SOURCE = REPO_ROOT / "console"
@@ -129,3 +132,16 @@ def test_removing_a_field_the_console_uses_fails_its_build(tmp_path: Path) -> No
     broken = _codegen_against(without, tmp_path / "broken")
     assert broken.returncode != 0
     assert 'Cannot query field "isSuperadmin"' in broken.stdout + broken.stderr
+
+
+@pytest.mark.asyncio
+async def test_strongroom_console_false_serves_no_console(settings: Settings) -> None:
+    for enabled, status in ((True, {200, 503}), (False, {404})):
+        app = create_app(
+            dataclasses.replace(settings, console_enabled=enabled), migrate_on_start=False, announce=lambda _m: None
+        )
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+                response = await client.get("/console/")
+        assert response.status_code in status, (enabled, response.status_code)
