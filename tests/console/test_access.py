@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.sync_api import expect
@@ -12,7 +13,9 @@ VIEWER_QUERY = "{ viewer { name bindings { workspaceId role } } }"
 
 
 def bindings_of(api: Api, workspace_id: str, name: str) -> list[dict[str, Any]]:
-    principals = api("query ($w: ID) { principals(workspaceId: $w) { name bindings { workspaceId role } } }", {"w": None})
+    principals = api(
+        "query ($w: ID) { principals(workspaceId: $w) { name bindings { workspaceId role } } }", {"w": None}
+    )
     [principal] = [p for p in principals["principals"] if p["name"] == name]
     return [b for b in principal["bindings"] if b["workspaceId"] == workspace_id]
 
@@ -163,3 +166,30 @@ def test_a_reader_is_told_the_screen_needs_admin(console: Console, api: Api) -> 
     expect(page.get_by_text("needs the ADMIN role here")).to_be_visible()
     expect(page.get_by_role("button", name="Create principal")).to_have_count(0)
     console.check_accessibility("the access screen without the ADMIN role")
+
+
+def test_a_token_with_an_expiry_date_expires_at_the_end_of_that_day(console: Console, api: Api) -> None:
+    api.workspace("access-g")
+    principal_id, first_token = api.principal_with_token("expiring", [{"workspaceId": "access-g", "role": "VIEWER"}])
+    console.never_kept.append(first_token)
+    console.sign_in(api.token)
+    console.go("access-g", "access")
+    page = console.page
+    page.get_by_role("button", name="Tokens of expiring").click()
+    day = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    page.get_by_label("Token name").fill("for ten days")
+    page.get_by_label("Expires (optional)").fill(day)
+    page.get_by_role("button", name="Create token").click()
+    dialog = page.get_by_role("dialog", name="Token created")
+    expect(dialog).to_be_visible(timeout=WAIT_MS)
+    console.never_kept.append(dialog.locator("code").inner_text())
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden(timeout=WAIT_MS)
+    tokens = api("query ($p: ID!) { apiTokens(principalId: $p) { name expiresAt } }", {"p": principal_id})
+    [expires_at] = [t["expiresAt"] for t in tokens["apiTokens"] if t["name"] == "for ten days"]
+    # The end of the chosen day in the browser's time zone.
+    local = page.evaluate(
+        "(at) => { const d = new Date(at); return [d.toLocaleDateString('sv'), d.getHours()] }", expires_at
+    )
+    assert local == [day, 23]
+    expect(page.get_by_role("row").filter(has_text="for ten days").locator("time")).to_have_count(2, timeout=WAIT_MS)

@@ -96,8 +96,7 @@ def test_a_revoked_token_ends_the_session_at_the_next_request(console: Console, 
     page = console.page
     expect(page.get_by_role("button", name="Tokens of revoked-soon")).to_be_visible(timeout=WAIT_MS)
     [token_id] = [
-        t["id"]
-        for t in api("query ($p: ID!) { apiTokens(principalId: $p) { id } }", {"p": principal_id})["apiTokens"]
+        t["id"] for t in api("query ($p: ID!) { apiTokens(principalId: $p) { id } }", {"p": principal_id})["apiTokens"]
     ]
     api("mutation ($id: ID!) { revokeApiToken(id: $id) { id } }", {"id": token_id})
     page.get_by_role("button", name="Tokens of revoked-soon").click()
@@ -107,7 +106,9 @@ def test_a_revoked_token_ends_the_session_at_the_next_request(console: Console, 
     # Signing in again with the same token is refused on the form.
     page.get_by_label("API token").fill(token)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".sign-in-form").get_by_role("alert")).to_contain_text("this token was revoked", timeout=WAIT_MS)
+    expect(page.locator(".sign-in-form").get_by_role("alert")).to_contain_text(
+        "this token was revoked", timeout=WAIT_MS
+    )
 
 
 def test_a_viewer_sees_the_forbidden_explanation_and_only_its_workspaces(console: Console, api: Api) -> None:
