@@ -78,6 +78,10 @@ export function SessionProvider(props: { signIn: (gate: SessionGate) => ReactNod
     async (token: string): Promise<string | null> => {
       const trimmed = token.trim();
       if (!trimmed) return "paste an API token";
+      // Headers carry Latin-1 only (fetch throws on anything else, which would
+      // read as "server unreachable"); a token is printable ASCII.
+      if (!/^[\x21-\x7e]+$/.test(trimmed))
+        return "this is not an API token: it has characters no token has (a space, a quote, non-ASCII)";
       let rejected: string | null = null;
       const made = makeClient(trimmed, (message) => {
         if (current.current === null) rejected = message;

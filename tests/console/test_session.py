@@ -7,7 +7,6 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.console.conftest import WAIT_MS, Api, Console
@@ -57,11 +56,6 @@ def test_a_10_kb_pasted_token_gets_a_clear_error(console: Console, api: Api) -> 
     expect_sign_in_refused(console, "the Authorization header is too long to hold a token")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.tsx sends any pasted text as a header; fetch throws on non-Latin-1 characters, "
-    "shown as NETWORK 'the server could not be reached'",
-)
 def test_a_token_with_characters_no_token_has_gets_a_clear_error(console: Console, api: Api) -> None:
     # A smart quote picked up with the copied token.
     try_sign_in(console, "sr_abc\u201d")
