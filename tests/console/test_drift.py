@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
 from tests.console.conftest import WAIT_MS, Api, Console
 
@@ -21,7 +21,7 @@ def _graphql_bodies(page: Page) -> list[str]:
     return bodies
 
 
-def _section(page: Page, title: str):  # noqa: ANN202 - a Playwright Locator
+def _section(page: Page, title: str) -> Locator:
     return page.get_by_role("region", name=re.compile("^" + re.escape(title) + r" \d"))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from graphql_api.client.dotenv import parse_dotenv
 from tests.console.conftest import WAIT_MS, Api, Console
@@ -21,7 +21,7 @@ AWKWARD_VALUES = {
     "WITH_QUOTES": "it's a \"quoted\" 'thing' 9d03",
     "WITH_HASH": "before #not-a-comment 5a6f",
     "MULTI_LINE": "-----BEGIN KEY-----\nline two 8e21\r\nline three\n-----END KEY-----\n",
-    "BACKSLASHES": "C:\\path\\to\\n-not-a-newline \\\" 3f90",
+    "BACKSLASHES": 'C:\\path\\to\\n-not-a-newline \\" 3f90',
     "NOT_EXPANDED": "${HOME} and $USER 6b4d",
     "UNICODE": "grüße — ✓ 日本 \u2028 tab\there c0de",
     "YAML_LOOKALIKE": "yes",
@@ -115,15 +115,12 @@ def test_import_reads_a_chosen_file_and_overwrites_when_asked(console: Console, 
     console.sign_in(api.token)
     console.go(workspace_id, "transfer")
     page = console.page
-    page.get_by_label("Choose a .env file").set_input_files(
-        files=[
-            {
-                "name": "prod.env",
-                "mimeType": "text/plain",
-                "buffer": b"export WEBHOOK_SECRET='new webhook value 9a9a'\nFROM_FILE=file-value-5d5d\nSAME_URL=https://same.example/\n",
-            }
-        ]
-    )
+    chosen: FilePayload = {
+        "name": "prod.env",
+        "mimeType": "text/plain",
+        "buffer": b"export WEBHOOK_SECRET='new webhook value 9a9a'\nFROM_FILE=file-value-5d5d\nSAME_URL=https://same.example/\n",
+    }
+    page.get_by_label("Choose a .env file").set_input_files(files=[chosen])
     console.never_kept.extend(["new webhook value 9a9a", "file-value-5d5d"])
     expect(page.get_by_text(re.compile(r"^Read prod\.env \(\d+ bytes\)"))).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_label(".env text")).to_have_value(re.compile("FROM_FILE=file-value-5d5d"))
