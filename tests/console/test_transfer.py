@@ -142,6 +142,29 @@ def test_import_reads_a_chosen_file_and_overwrites_when_asked(console: Console, 
     expect(page.get_by_label(".env text")).to_have_value("")
 
 
+def test_import_reads_a_dropped_file(console: Console, api: Api) -> None:
+    workspace_id = api.workspace("transfer-drop")
+    console.sign_in(api.token)
+    console.go(workspace_id, "transfer")
+    page = console.page
+    dropped = page.evaluate_handle(
+        """() => {
+          const transfer = new DataTransfer();
+          transfer.items.add(new File(["DROPPED_KEY=dropped-value-2e2e\\n"], "dropped.env", {type: "text/plain"}));
+          return transfer;
+        }"""
+    )
+    console.never_kept.append("dropped-value-2e2e")
+    page.locator(".drop-zone").dispatch_event("drop", {"dataTransfer": dropped})
+    expect(page.get_by_text("Read dropped.env")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_label(".env text")).to_have_value("DROPPED_KEY=dropped-value-2e2e\n")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("table").get_by_role("row").nth(1)).to_have_text(
+        re.compile(r"DROPPED_KEY\s*1\s*CREATE"), timeout=WAIT_MS
+    )
+    assert _secret(api, workspace_id, "DROPPED_KEY") is None
+
+
 def test_export_downloads_each_format_with_the_exact_values_never_shown(console: Console, api: Api) -> None:
     workspace_id = api.workspace("transfer-export")
     for name, value in AWKWARD_VALUES.items():
