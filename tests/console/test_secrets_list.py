@@ -197,13 +197,19 @@ def test_keyset_pages_reach_the_last_page_and_back_without_duplicates(console: C
     expect(page.locator(".list-summary")).to_have_text("Secrets 1–50 of 120", timeout=WAIT_MS)
 
     seen: list[list[str]] = [shown_names(page)]
-    for number in (2, 3):
-        next_page.click()
-        wait_for_page(page, number)
-        seen.append(shown_names(page))
+    next_page.click()
+    wait_for_page(page, 2)
+    seen.append(shown_names(page))
+    next_page.press("Enter")
+    wait_for_page(page, 3)
+    seen.append(shown_names(page))
     assert [len(names_on_page) for names_on_page in seen] == [50, 50, 20]
     assert [name for names_on_page in seen for name in names_on_page] == names
     expect(next_page).to_be_disabled()
+    # The last page reached from the keyboard leaves focus where it was.
+    expect(next_page).to_be_focused()
+    next_page.press("Enter")
+    expect(page.locator(".list-pager")).to_contain_text("Page 3")
     expect(page.locator(".list-summary")).to_have_text("Secrets 101–120 of 120")
 
     for number in (2, 1):

@@ -120,26 +120,35 @@ export function SecretsScreen(props: ScreenProps) {
             />
           )}
           <nav className="list-pager" aria-label="Pages of secrets">
-            <button
-              type="button"
-              disabled={pageNumber === 1 || page.fetching}
-              onClick={() => move({ type: "previous" })}
-            >
-              Previous page
-            </button>
+            <PagerButton
+              label="Previous page"
+              usable={pageNumber > 1 && !page.fetching}
+              onPress={() => move({ type: "previous" })}
+            />
             <span aria-live="polite">Page {pageNumber}</span>
-            <button
-              type="button"
-              disabled={!hasNextPage || !endCursor || page.fetching}
-              onClick={() => endCursor && move({ type: "next", after: endCursor })}
-            >
-              Next page
-            </button>
+            <PagerButton
+              label="Next page"
+              usable={hasNextPage && !!endCursor && !page.fetching}
+              onPress={() => endCursor && move({ type: "next", after: endCursor })}
+            />
           </nav>
         </>
       )}
       {count.error && !page.error && <ErrorNotice error={count.error} what="count the secrets" />}
       <ListNewSecretDialog workspaceId={workspaceId} open={creating} onClose={() => setCreating(false)} />
     </Page>
+  );
+}
+
+/**
+ * aria-disabled rather than disabled: a button that becomes unusable under
+ * the keyboard (the last page reached) keeps its focus instead of dropping
+ * it to the document.
+ */
+function PagerButton(props: { label: string; usable: boolean; onPress: () => void }) {
+  return (
+    <button type="button" aria-disabled={!props.usable} onClick={() => props.usable && props.onPress()}>
+      {props.label}
+    </button>
   );
 }
