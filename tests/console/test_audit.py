@@ -56,6 +56,7 @@ def test_a_live_event_arrives_while_another_client_reads_a_secret(console: Conso
     expect(accessed).to_have_count(1, timeout=WAIT_MS)
     expect(accessed).to_contain_text("DATABASE_URL")
     assert "postgres://live-value" not in page.content()
+    expect(page.get_by_text("Live: connected")).to_be_visible()
     console.screenshot("audit-live")
     console.check_accessibility("the audit screen's live view")
 
@@ -167,6 +168,10 @@ def test_integrity_tampering_and_checkpoints(console: Console, api: Api, tmp_pat
     expect(result).not_to_contain_text("invalid")
     console.screenshot("audit-integrity")
     console.check_accessibility("the audit screen's integrity panel")
+
+    page.get_by_role("button", name=f"Verify against it: the checkpoint at seq {document['seq']}").click()
+    expect(result).to_contain_text(f"the published checkpoint at seq {document['seq']}", timeout=WAIT_MS)
+    expect(result).not_to_contain_text("invalid")
 
     # A checkpoint whose hash the chain does not hold is refused.
     forged = tmp_path / "forged.json"

@@ -35,7 +35,11 @@ export function LiveView(props: { workspaceId: string; filters: AuditFilters }) 
   const received = result.data ?? [];
   const shown = (paused ?? received).filter((row) => matches(row, props.filters));
   const arrivedWhilePaused = paused ? received.filter((row) => !paused.includes(row)).length : 0;
-  const connected = result.fetching && !result.error;
+  // urql reports `fetching` only until the first event, and the session's
+  // socket is not visible from here: the stream counts as up from its start
+  // until it fails (the server ends a stream only with an error: FORBIDDEN,
+  // UNAUTHENTICATED, or the socket lost after graphql-ws's retries).
+  const connected = !result.error && (result.fetching || result.data !== undefined);
   return (
     <section className="audit-section" aria-labelledby="live-title">
       <h2 id="live-title">Live events</h2>
