@@ -148,9 +148,7 @@ def test_integrity_tampering_and_checkpoints(console: Console, api: Api, tmp_pat
     expect(result).to_contain_text("valid", timeout=WAIT_MS)
     expected = api("query ($w: ID!) { auditIntegrity(workspaceId: $w) { valid checkedEvents } }", {"w": workspace_id})
     assert expected["auditIntegrity"]["valid"] is True
-    expect(result.locator("[data-field=checked-events]")).to_have_text(
-        str(expected["auditIntegrity"]["checkedEvents"])
-    )
+    expect(result.locator("[data-field=checked-events]")).to_have_text(str(expected["auditIntegrity"]["checkedEvents"]))
     expect(result).not_to_contain_text("invalid")
 
     with page.expect_download(timeout=WAIT_MS) as download_info:

@@ -105,6 +105,37 @@ def test_a_revoked_token_ends_the_session_at_the_next_request(console: Console, 
     )
 
 
+def test_a_token_revoked_while_the_live_audit_socket_is_open_ends_the_session_unprompted(
+    console: Console, api: Api
+) -> None:
+    """The server ends the socket's subscription (and closes the socket with
+    4403) when the token is revoked: the console must sign out on that push
+    alone, with no click that would send an HTTP request."""
+    workspace = api.workspace("session-live-revoked")
+    principal_id, token = api.principal_with_token("live-revoked", [{"workspaceId": workspace, "role": "AUDITOR"}])
+    console.sign_in(token)
+    console.go(workspace, "audit")
+    page = console.page
+    expect(page.get_by_text("Live: connected")).to_be_visible(timeout=WAIT_MS)
+    # The subscription is live on the server once an event reaches the table.
+    secret_id = api.secret(workspace, "LIVE_REVOKED", "v")
+    api(
+        "query ($w: ID!, $id: ID!) { secretValue(workspaceId: $w, id: $id) { version } }",
+        {"w": workspace, "id": secret_id},
+    )
+    expect(page.get_by_role("cell", name="ACCESSED").first).to_be_visible(timeout=WAIT_MS)
+    requests_before = len(console.watch.responses)
+    [token_id] = [
+        t["id"] for t in api("query ($p: ID!) { apiTokens(principalId: $p) { id } }", {"p": principal_id})["apiTokens"]
+    ]
+    api("mutation ($id: ID!) { revokeApiToken(id: $id) { id } }", {"id": token_id})
+    ended = page.get_by_role("alert").filter(has=page.get_by_role("heading", name="Your session has ended"))
+    expect(ended).to_be_visible(timeout=WAIT_MS)
+    expect(ended.locator(".server-message")).to_contain_text("revoked")
+    assert len(console.watch.responses) == requests_before, "the console learnt of the revocation by asking"
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+
+
 def test_a_viewer_sees_the_forbidden_explanation_and_only_its_workspaces(console: Console, api: Api) -> None:
     mine = api.workspace("session-mine")
     api.workspace("session-not-mine")
