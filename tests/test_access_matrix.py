@@ -300,6 +300,11 @@ OPERATIONS: dict[str, Operation] = {
         "query($ws: ID!) { secretDigests(workspaceId: $ws) { secretId name version digest } }",
         workspace_only,
     ),
+    "Query.compareSecretVersions": Operation(
+        Need.VALUES,
+        "query($ws: ID!, $id: ID!) { compareSecretVersions(workspaceId: $ws, id: $id, a: 1, b: 1) { secretId a b same } }",
+        seeded_id,
+    ),
     "Query.rotationDue": Operation(
         Need.LIST,
         f"query($ws: ID!) {{ rotationDue(workspaceId: $ws, daysAhead: 365) {{ {SECRET_FIELDS} }} }}",

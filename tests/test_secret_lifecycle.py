@@ -356,3 +356,36 @@ async def test_viewer_and_workspaces(server: Server) -> None:
 async def test_unknown_workspace_is_not_found_for_superadmin(server: Server) -> None:
     error = await server.error('{ secrets(workspaceId: "nope") { totalCount } }')
     assert error["extensions"]["code"] == "NOT_FOUND"
+
+
+COMPARE = """query($id: ID!, $a: Int!, $b: Int!) {
+  compareSecretVersions(workspaceId: "default", id: $id, a: $a, b: $b) { secretId a b same }
+}"""
+
+
+async def test_compare_versions_says_same_or_different_and_records_no_value(server: Server) -> None:
+    secret = await create(server, "COMPARED_VERSIONS", "alpha-value")
+    await server.data(UPDATE, {"ws": "default", "id": secret["id"], "input": {"value": "beta-value"}})
+    await server.data(UPDATE, {"ws": "default", "id": secret["id"], "input": {"value": "alpha-value"}})
+
+    def compare(a: int, b: int) -> dict[str, Any]:
+        return {"id": secret["id"], "a": a, "b": b}
+
+    assert (await server.data(COMPARE, compare(1, 3)))["compareSecretVersions"]["same"] is True
+    assert (await server.data(COMPARE, compare(1, 2)))["compareSecretVersions"]["same"] is False
+    assert (await server.data(COMPARE, compare(2, 2)))["compareSecretVersions"] == {
+        "secretId": secret["id"],
+        "a": 2,
+        "b": 2,
+        "same": True,
+    }
+    missing = await server.error(COMPARE, compare(1, 9))
+    assert missing["extensions"]["code"] == "NOT_FOUND" and "version 9" in missing["message"]
+
+    rows = await SecretAudit.filter(secret_id=secret["id"], action="COMPARED").order_by("seq")
+    assert [row.details for row in rows] == [
+        {"name": "COMPARED_VERSIONS", "versions": [1, 3]},
+        {"name": "COMPARED_VERSIONS", "versions": [1, 2]},
+        {"name": "COMPARED_VERSIONS", "versions": [2, 2]},
+    ]
+    assert not await SecretAudit.filter(secret_id=secret["id"], action="ACCESSED").exists()

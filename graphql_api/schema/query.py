@@ -98,6 +98,19 @@ class Query:
         )
         return [types.SecretDigest.from_found(row) for row in found]
 
+    @strawberry.field(
+        description="whether two versions of a secret hold the same value, decided in the server (audited as COMPARED; neither value nor a digest is answered)"
+    )
+    async def compare_secret_versions(
+        self, info: InfoT, workspace_id: strawberry.ID, id: strawberry.ID, a: int, b: int
+    ) -> types.VersionComparison:
+        secret_id = parse_secret_id(id)
+        await info.context.authorize(Permission.READ_VALUES, workspace_id, secret_id=secret_id)
+        same = await info.context.services.secret_reads.compare_versions(
+            workspace_id, secret_id, a, b, info.context.actor
+        )
+        return types.VersionComparison(secret_id=strawberry.ID(str(secret_id)), a=a, b=b, same=same)
+
     @strawberry.field
     async def rotation_due(
         self, info: InfoT, workspace_id: strawberry.ID, days_ahead: int | None = 7

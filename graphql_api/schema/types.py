@@ -171,6 +171,16 @@ class SecretValue:
         )
 
 
+@strawberry.type(
+    description="two versions of one secret compared inside the server: same value or not, never either value"
+)
+class VersionComparison:
+    secret_id: strawberry.ID
+    a: int
+    b: int
+    same: bool
+
+
 @strawberry.type(description="a keyed digest of a secret's current value: equal values, equal digests (on this server)")
 class SecretDigest:
     secret_id: strawberry.ID

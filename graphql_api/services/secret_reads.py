@@ -8,6 +8,7 @@ recorded too, with success false.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -350,6 +351,35 @@ class SecretReader:
             ]
         )
         return found
+
+    async def compare_versions(self, workspace_id: str, secret_id: UUID, a: int, b: int, actor: Actor) -> bool:
+        """Whether versions `a` and `b` of a secret hold the same value,
+        decided inside the server (constant-time) and recorded as one
+        COMPARED event naming both versions; neither value leaves the
+        server, and no digest of either is answered or recorded."""
+        values: list[bytes] = []
+        name = ""
+        for field, version in [("a", a), ("b", b)][: 1 if a == b else 2]:
+            loaded = await self.load_version(workspace_id, secret_id, version)
+            if loaded is None:
+                raise NotFound(f"secret {secret_id} not found in workspace {workspace_id!r}")
+            if not loaded.is_active:
+                raise NotFound(f"secret {secret_id} is deleted; restore it to compare its versions")
+            if loaded.version is None:
+                raise NotFound(f"version {version} of secret {secret_id} does not exist")
+            if loaded.ciphertext is None or loaded.wrapped_key is None:
+                raise BadUserInput(field, f"version {version} of secret {secret_id} was destroyed")
+            name = loaded.name or ""
+            values.append((await self._open(workspace_id, secret_id, loaded)).encode())
+        same = len(values) == 1 or hmac.compare_digest(values[0], values[1])
+        await self._audit.record(
+            [
+                AuditRecord(
+                    workspace_id, AuditAction.COMPARED, actor, secret_id, details={"name": name, "versions": [a, b]}
+                )
+            ]
+        )
+        return same
 
     async def _record_failed_read(
         self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor, error: StrongroomError

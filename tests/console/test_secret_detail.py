@@ -102,7 +102,20 @@ def test_new_value_rotate_roll_back_delete_restore(console: Console, api: Api) -
     expect(page.get_by_role("button", name="Restore")).to_be_visible(timeout=WAIT_MS)
     page.get_by_role("button", name="Restore").click()
     expect(page.get_by_role("button", name="Delete")).to_be_visible(timeout=WAIT_MS)
+    # Versions 1 ("first") and 4 (rolled back to it) hold the same value; 2 does not.
+    compare = page.get_by_role("form", name="Compare two versions")
+    compare.get_by_label("First version").select_option("1")
+    compare.get_by_label("Second version").select_option("4")
+    compare.get_by_role("button", name="Compare").click()
+    expect(compare.get_by_role("status")).to_have_text("Versions 1 and 4 hold the same value.", timeout=WAIT_MS)
+    compare.get_by_label("Second version").select_option("2")
+    compare.get_by_role("button", name="Compare").click()
+    expect(compare.get_by_role("status")).to_have_text("Versions 1 and 2 hold different values.", timeout=WAIT_MS)
+    assert "first" not in page.content() and "second" not in page.locator("table").inner_text()
+    compared = api.audit(workspace, "COMPARED")
+    assert [event["details"]["versions"] for event in compared] == [[1, 2], [1, 4]]  # type: ignore[index]
     console.screenshot("secret-versions")
+    console.check_accessibility("the versions with a comparison")
 
 
 def test_destroy_needs_the_typed_name_and_admin(console: Console, api: Api) -> None:

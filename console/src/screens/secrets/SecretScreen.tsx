@@ -61,6 +61,16 @@ const ValueQuery = graphql(`
   }
 `);
 
+const CompareVersions = graphql(`
+  query ConsoleCompareVersions($workspaceId: ID!, $id: ID!, $a: Int!, $b: Int!) {
+    compareSecretVersions(workspaceId: $workspaceId, id: $id, a: $a, b: $b) {
+      a
+      b
+      same
+    }
+  }
+`);
+
 const UpdateSecret = graphql(`
   mutation ConsoleUpdateSecret($workspaceId: ID!, $id: ID!, $input: UpdateSecretInput!) {
     updateSecret(workspaceId: $workspaceId, id: $id, input: $input) {
@@ -571,6 +581,66 @@ function Versions(props: {
           ))}
         </tbody>
       </table>
+      {props.canRead && <CompareForm workspaceId={props.workspaceId} secretId={props.secretId} versions={newestFirst} />}
     </section>
+  );
+}
+
+/** Two versions compared by the server: "same" or "different", never either value. */
+function CompareForm(props: {
+  workspaceId: string;
+  secretId: string;
+  versions: readonly { version: number; destroyed: boolean }[];
+}) {
+  const client = useClient();
+  const usable = props.versions.filter((v) => !v.destroyed).map((v) => v.version);
+  const [a, setA] = useState(usable[1] ?? usable[0] ?? 1);
+  const [b, setB] = useState(usable[0] ?? 1);
+  const [answer, setAnswer] = useState<{ a: number; b: number; same: boolean } | null>(null);
+  const [error, setError] = useState<CombinedError | null>(null);
+  if (usable.length < 2) return null;
+  const choose = (label: string, value: number, set: (n: number) => void) => (
+    <label>
+      {label}
+      <select
+        value={value}
+        onChange={(event) => {
+          set(Number(event.target.value));
+          setAnswer(null);
+        }}
+      >
+        {usable.map((n) => (
+          <option key={n} value={n}>
+            version {n}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+  return (
+    <form
+      className="compare"
+      aria-labelledby="compare-title"
+      onSubmit={async (event) => {
+        event.preventDefault();
+        const result = await client
+          .query(CompareVersions, { workspaceId: props.workspaceId, id: props.secretId, a, b }, { requestPolicy: "network-only" })
+          .toPromise();
+        setError(result.error ?? null);
+        setAnswer(result.data?.compareSecretVersions ?? null);
+      }}
+    >
+      <h3 id="compare-title">Compare two versions</h3>
+      {choose("First version", a, setA)}
+      {choose("Second version", b, setB)}
+      <button type="submit">Compare</button>
+      <p role="status" className="compare-result">
+        {answer &&
+          (answer.same
+            ? `Versions ${answer.a} and ${answer.b} hold the same value.`
+            : `Versions ${answer.a} and ${answer.b} hold different values.`)}
+      </p>
+      {error && <ErrorNotice error={error} what="compare the versions" />}
+    </form>
   );
 }
