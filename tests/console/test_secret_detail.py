@@ -153,3 +153,25 @@ def test_a_writer_cannot_destroy_and_a_viewer_cannot_reveal(console: Console, ap
     expect(page.get_by_role("heading", name="GUARDED", level=1)).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_role("button", name="Reveal value", exact=True)).to_have_count(0)
     expect(page.get_by_role("button", name="Rotate")).to_have_count(0)
+
+
+def test_hostile_metadata_renders_as_text_on_the_secret_page(console: Console, api: Api) -> None:
+    workspace = api.workspace("detail-hostile")
+    payload = '<img src=x onerror="window.__pwned=1">'
+    secret_id = api.secret(
+        workspace,
+        "HOSTILE",
+        "v",
+        usage=payload,
+        tags=["</dd><script>window.__pwned=1</script>"],
+        metadata={"x": payload},
+    )
+    dialogs: list[str] = []
+    console.page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    console.sign_in(api.token)
+    console.go(workspace, "secret", secret_id)
+    page = console.page
+    expect(page.get_by_text(payload, exact=True)).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("</dd><script>window.__pwned=1</script>", exact=True)).to_be_visible()
+    assert page.locator("img[src=x]").count() == 0 and page.locator("main script").count() == 0
+    assert page.evaluate("window.__pwned") is None and dialogs == []
