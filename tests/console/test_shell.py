@@ -28,6 +28,7 @@ def test_the_console_works_from_the_keyboard_alone(console: Console, api: Api) -
     console.never_kept += [api.token, "typed-by-keys"]
     console.open()
     page = console.page
+    expect(page.get_by_label("API token")).to_be_visible(timeout=WAIT_MS)
     page.keyboard.press("Tab")
     expect(page.get_by_label("API token")).to_be_focused()
     page.keyboard.type(api.token)
