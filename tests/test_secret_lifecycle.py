@@ -383,9 +383,10 @@ async def test_compare_versions_says_same_or_different_and_records_no_value(serv
     assert missing["extensions"]["code"] == "NOT_FOUND" and "version 9" in missing["message"]
 
     rows = await SecretAudit.filter(secret_id=secret["id"], action="COMPARED").order_by("seq")
-    assert [row.details for row in rows] == [
-        {"name": "COMPARED_VERSIONS", "versions": [1, 3]},
-        {"name": "COMPARED_VERSIONS", "versions": [1, 2]},
-        {"name": "COMPARED_VERSIONS", "versions": [2, 2]},
+    assert [(row.details, row.success) for row in rows] == [
+        ({"name": "COMPARED_VERSIONS", "versions": [1, 3]}, True),
+        ({"name": "COMPARED_VERSIONS", "versions": [1, 2]}, True),
+        ({"name": "COMPARED_VERSIONS", "versions": [2, 2]}, True),
+        ({"versions": [1, 9], "error": "NOT_FOUND"}, False),
     ]
     assert not await SecretAudit.filter(secret_id=secret["id"], action="ACCESSED").exists()

@@ -356,7 +356,35 @@ class SecretReader:
         """Whether versions `a` and `b` of a secret hold the same value,
         decided inside the server (constant-time) and recorded as one
         COMPARED event naming both versions; neither value leaves the
-        server, and no digest of either is answered or recorded."""
+        server, and no digest of either is answered or recorded. A
+        comparison that fails after authorization is recorded too (success
+        false): a missing version is NOT_FOUND, a destroyed one BAD_USER_INPUT."""
+        try:
+            name, same = await self._compare(workspace_id, secret_id, a, b)
+        except StrongroomError as exc:
+            record = AuditRecord(
+                workspace_id,
+                AuditAction.COMPARED,
+                actor,
+                secret_id,
+                success=False,
+                details={"versions": [a, b], "error": exc.code},
+            )
+            try:
+                await self._audit.record([record])
+            except AuditUnavailable:
+                logger.error("could not record a failed comparison in %s", workspace_id)
+            raise
+        await self._audit.record(
+            [
+                AuditRecord(
+                    workspace_id, AuditAction.COMPARED, actor, secret_id, details={"name": name, "versions": [a, b]}
+                )
+            ]
+        )
+        return same
+
+    async def _compare(self, workspace_id: str, secret_id: UUID, a: int, b: int) -> tuple[str, bool]:
         values: list[bytes] = []
         name = ""
         for field, version in [("a", a), ("b", b)][: 1 if a == b else 2]:
@@ -371,15 +399,7 @@ class SecretReader:
                 raise BadUserInput(field, f"version {version} of secret {secret_id} was destroyed")
             name = loaded.name or ""
             values.append((await self._open(workspace_id, secret_id, loaded)).encode())
-        same = len(values) == 1 or hmac.compare_digest(values[0], values[1])
-        await self._audit.record(
-            [
-                AuditRecord(
-                    workspace_id, AuditAction.COMPARED, actor, secret_id, details={"name": name, "versions": [a, b]}
-                )
-            ]
-        )
-        return same
+        return name, len(values) == 1 or hmac.compare_digest(values[0], values[1])
 
     async def _record_failed_read(
         self, workspace_id: str, secret_id: UUID, version: int | None, actor: Actor, error: StrongroomError
