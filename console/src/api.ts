@@ -3,7 +3,7 @@
 // /graphql and authenticated by the session's token. The token travels only
 // in an Authorization header or the socket's connection_init payload, never
 // in a URL, and is kept only in this page's memory.
-import { Client, cacheExchange, fetchExchange, mapExchange, subscriptionExchange } from "urql";
+import { Client, fetchExchange, mapExchange, subscriptionExchange } from "urql";
 import type { CombinedError } from "urql";
 import { createClient as createWsClient } from "graphql-ws";
 
@@ -38,8 +38,10 @@ export function makeClient(token: string, onUnauthenticated: (message: string) =
   });
   const client = new Client({
     url: GRAPHQL_PATH,
-    // Nothing is cached between operations: a list must show what the
-    // server says now, and a revealed value must never be kept.
+    // No cache exchange at all: urql's document cache would keep every
+    // query's answer in memory, a revealed value or an export's values
+    // included, after the screen dropped them. Screens read again after
+    // their own changes.
     requestPolicy: "network-only",
     preferGetMethod: false,
     fetchOptions: () => ({
@@ -55,7 +57,6 @@ export function makeClient(token: string, onUnauthenticated: (message: string) =
           if (unauthenticated) onUnauthenticated(unauthenticated.message);
         },
       }),
-      cacheExchange,
       fetchExchange,
       subscriptionExchange({
         forwardSubscription(request) {

@@ -1,4 +1,4 @@
-import { useMemo, useState } from "react";
+import { useState } from "react";
 import { useMutation, useQuery } from "urql";
 import type { CombinedError } from "urql";
 import type { ScreenProps } from "../../App";
@@ -50,17 +50,15 @@ function ManageAccess(props: { workspaceId: string }) {
   const [allPrincipals, setAllPrincipals] = useState(false);
   const [tokensOf, setTokensOf] = useState<PrincipalRow | null>(null);
   const showAll = session.viewer.isSuperadmin && allPrincipals;
-  // The client's cache exchange runs this query again after any mutation
-  // answering with a Principal, even while the list is empty.
-  const context = useMemo(() => ({ additionalTypenames: ["Principal"] }), []);
-  const [principals] = useQuery({
+  const [principals, readPrincipals] = useQuery({
     query: PrincipalsQuery,
     variables: { workspaceId: showAll ? null : props.workspaceId },
-    context,
   });
-  // A change to the signed-in principal's own bindings changes what the
-  // shell may show (workspaces, this screen): read the session again.
+  // The client caches nothing: after a change the list is read again. A
+  // change to the signed-in principal's own bindings also changes what the
+  // shell may show (workspaces, this screen): the session is read again too.
   const changed = async (principalId: string) => {
+    readPrincipals({ requestPolicy: "network-only" });
     if (principalId === session.viewer.id) await session.refresh();
   };
   const rows = principals.data?.principals ?? [];

@@ -1,4 +1,4 @@
-import { useMemo, useState } from "react";
+import { useState } from "react";
 import { useClient, useMutation, useQuery } from "urql";
 import type { CombinedError } from "urql";
 import { CopyButton } from "../../components/CopyButton";
@@ -23,17 +23,16 @@ interface CreatedToken {
 
 /** One principal's API tokens: list (never their values), create, revoke. */
 export function TokensPanel(props: { principal: PrincipalRow }) {
-  // The client's cache exchange runs this query again after any mutation
-  // answering with an ApiToken (create, revoke), even while the list is empty.
-  const context = useMemo(() => ({ additionalTypenames: ["ApiToken"] }), []);
-  const [tokens] = useQuery({ query: TokensQuery, variables: { principalId: props.principal.id }, context });
+  // The client caches nothing: after a create or a revoke the list is read again.
+  const [tokens, readTokens] = useQuery({ query: TokensQuery, variables: { principalId: props.principal.id } });
+  const reread = () => readTokens({ requestPolicy: "network-only" });
   const [revoking, setRevoking] = useState<TokenRow | null>(null);
   const [revokeState, revoke] = useMutation(RevokeTokenMutation);
   const rows = tokens.data?.apiTokens ?? [];
   return (
     <section className="access-section" aria-labelledby="tokens-title">
       <h2 id="tokens-title">Tokens of {props.principal.name}</h2>
-      <CreateToken principalId={props.principal.id} />
+      <CreateToken principalId={props.principal.id} onCreated={reread} />
       {tokens.error && <ErrorNotice error={tokens.error} what="list the tokens" />}
       {revokeState.error && !revoking && <ErrorNotice error={revokeState.error} what="revoke the token" />}
       {tokens.fetching && !tokens.data && <Loading what="tokens" />}
@@ -101,7 +100,10 @@ export function TokensPanel(props: { principal: PrincipalRow }) {
                 disabled={revokeState.fetching}
                 onClick={async () => {
                   const result = await revoke({ id: revoking.id });
-                  if (!result.error) setRevoking(null);
+                  if (!result.error) {
+                    setRevoking(null);
+                    reread();
+                  }
                 }}
               >
                 Revoke token
@@ -114,7 +116,7 @@ export function TokensPanel(props: { principal: PrincipalRow }) {
   );
 }
 
-function CreateToken(props: { principalId: string }) {
+function CreateToken(props: { principalId: string; onCreated: () => void }) {
   // The client directly, not useMutation: a hook would keep the answer (and
   // so the token) in its state after the dialog closed.
   const client = useClient();
@@ -143,6 +145,7 @@ function CreateToken(props: { principalId: string }) {
           setError(result.error ?? null);
           if (result.data) {
             setCreated({ name: result.data.createApiToken.apiToken.name, token: result.data.createApiToken.token });
+            props.onCreated();
             setName("");
             setExpiry("");
           }
