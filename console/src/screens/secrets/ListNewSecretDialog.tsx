@@ -1,12 +1,12 @@
 import { useRef, useState } from "react";
 import type { FormEvent } from "react";
-import { useMutation } from "urql";
 import type { CombinedError } from "urql";
 import { graphql } from "../../gql";
 import type { CreateSecretInput } from "../../gql/graphql";
 import { Dialog } from "../../components/Dialog";
 import { ErrorNotice } from "../../components/ErrorNotice";
 import { navigate } from "../../router";
+import { useValueMutation } from "../../valueMutation";
 import {
   ROTATION_POLICIES,
   ROTATION_POLICY_LABELS,
@@ -58,7 +58,7 @@ export function ListNewSecretDialog(props: { workspaceId: string; open: boolean;
 }
 
 function NewSecretForm(props: { workspaceId: string; onCancel: () => void }) {
-  const [{ fetching }, createSecret] = useMutation(CreateSecret);
+  const [{ fetching }, createSecret] = useValueMutation(CreateSecret);
   const [showValue, setShowValue] = useState(false);
   const [metadataProblem, setMetadataProblem] = useState<string | null>(null);
   const [failure, setFailure] = useState<CombinedError | null>(null);

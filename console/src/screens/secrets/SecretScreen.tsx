@@ -12,6 +12,7 @@ import type { RotationPolicy } from "../../gql/graphql";
 import { may } from "../../permissions";
 import { navigate } from "../../router";
 import { useSession } from "../../session";
+import { useValueMutation } from "../../valueMutation";
 import { ROTATION_POLICIES, ROTATION_POLICY_LABELS, SECRET_TYPE_LABELS } from "./listChoices";
 import "./detail.css";
 
@@ -326,7 +327,7 @@ function SecretActions(props: {
   onDone: Done;
   onDestroyed: () => void;
 }) {
-  const [, update] = useMutation(UpdateSecret);
+  const [, update] = useValueMutation(UpdateSecret);
   const [, rotate] = useMutation(RotateSecret);
   const [, remove] = useMutation(DeleteSecret);
   const [, restore] = useMutation(RestoreSecret);

@@ -1,6 +1,6 @@
 import { useRef, useState } from "react";
 import type { DragEvent } from "react";
-import { useClient, useMutation } from "urql";
+import { useClient } from "urql";
 import type { CombinedError } from "urql";
 import type { ScreenProps } from "../../App";
 import { Page } from "../../components/Page";
@@ -13,6 +13,7 @@ import { routeHref } from "../../router";
 import { EXPORT_FORMATS, downloadText, formatExport } from "./exportFormats";
 import type { ExportFormat } from "./exportFormats";
 import "./transfer.css";
+import { useValueMutation } from "../../valueMutation";
 
 const ImportSecretsMutation = graphql(`
   mutation ConsoleImportSecrets(
@@ -113,7 +114,7 @@ function ImportSection(props: { workspaceId: string }) {
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const [fileNote, setFileNote] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
-  const [state, importSecrets] = useMutation(ImportSecretsMutation);
+  const [state, importSecrets] = useValueMutation(ImportSecretsMutation);
   const fileInput = useRef<HTMLInputElement>(null);
 
   // A plan describes exactly the text and options it was made for: any
