@@ -16,15 +16,7 @@ const WorkspaceAuditQuery = graphql(`
     workspaceAudit(workspaceId: $workspaceId, first: $first, after: $after, action: $action, success: $success) {
       edges {
         node {
-          id
-          seq
-          createdAt
-          action
-          success
-          secretId
-          userId
-          ipAddress
-          details
+          ...AuditRowFields
         }
       }
       pageInfo {
@@ -40,15 +32,7 @@ const SecretAuditQuery = graphql(`
     secretAudit(workspaceId: $workspaceId, secretId: $secretId, first: $first, after: $after) {
       edges {
         node {
-          id
-          seq
-          createdAt
-          action
-          success
-          secretId
-          userId
-          ipAddress
-          details
+          ...AuditRowFields
         }
       }
       pageInfo {

@@ -13,15 +13,7 @@ export const LIVE_LIMIT = 500;
 const AuditEventsSubscription = graphql(`
   subscription AuditEvents($workspaceId: ID!, $secretId: ID) {
     auditEvents(workspaceId: $workspaceId, secretId: $secretId) {
-      id
-      seq
-      createdAt
-      action
-      success
-      secretId
-      userId
-      ipAddress
-      details
+      ...AuditRowFields
     }
   }
 `);

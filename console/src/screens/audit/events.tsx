@@ -1,4 +1,5 @@
 // The audit events' filters and table, shared by the live and history views.
+import { graphql } from "../../gql";
 import type { AuditAction } from "../../gql/graphql";
 import { Time } from "../../components/Time";
 
@@ -9,6 +10,21 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
 ];
 
 /** The fields of an AuditEvent both views ask for. */
+/** The columns of an audit row, asked for in the same words by the live view and the history. */
+export const AuditRowFields = graphql(`
+  fragment AuditRowFields on AuditEvent {
+    id
+    seq
+    createdAt
+    action
+    success
+    secretId
+    userId
+    ipAddress
+    details
+  }
+`);
+
 export interface AuditRow {
   id: string;
   seq: number;
