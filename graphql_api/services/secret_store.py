@@ -32,17 +32,18 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 
 from graphql_api.errors import NotFound
-from graphql_api.services.envelope import SealedValue
+from graphql_api.services.envelope import SealedValue, key_context
 from graphql_api.services.secret_inputs import due_date
 from graphql_api.sql import Dialect, Sql, dialect_of_connection
 from models import RotationPolicy, Secret, SecretTag, SecretType, SecretVersion, VersionState
+from plugins.interfaces import KeyContext
 
 # Its messages are those of the secret service (the README's logger table).
 logger = logging.getLogger("strongroom.secrets")
@@ -416,18 +417,24 @@ class SecretStore:
         )
 
 
-@dataclass(frozen=True)
-class WrappedVersion:
-    """A version's data key as wrapped, for key rotation (never its value)."""
+class WrappedVersion(NamedTuple):
+    """A version's data key as wrapped, for key rotation (never its value).
+
+    A named tuple, not a frozen dataclass: a rotation makes one per version,
+    and a frozen dataclass's field-by-field __init__ showed in its profile."""
 
     id: int
     version: int
     secret_id: UUID
     workspace_id: str
     secret_backend: str
-    wrapped_key: bytes = field(repr=False)
+    wrapped_key: bytes
     backend: str
     key_id: str
+    context: KeyContext  # the context its data key is bound to (envelope.key_context)
+
+    def __repr__(self) -> str:  # without the wrapped key
+        return f"<WrappedVersion {self.secret_id} v{self.version} {self.backend}:{self.key_id}>"
 
 
 _PENDING_REWRAP = (
@@ -451,16 +458,18 @@ class KeyStore:
         for row in rows:
             secret_id = dialect.uuid(row[2])
             assert secret_id is not None
+            workspace_id = str(row[3])
             found.append(
                 WrappedVersion(
-                    id=int(row[0]),
-                    version=int(row[1]),
-                    secret_id=secret_id,
-                    workspace_id=str(row[3]),
-                    secret_backend=str(row[4]),
-                    wrapped_key=bytes(row[5]),
-                    backend=str(row[6]),
-                    key_id=str(row[7]),
+                    int(row[0]),
+                    int(row[1]),
+                    secret_id,
+                    workspace_id,
+                    str(row[4]),
+                    bytes(row[5]),
+                    str(row[6]),
+                    str(row[7]),
+                    key_context(workspace_id, secret_id),
                 )
             )
         return found

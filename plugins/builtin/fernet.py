@@ -12,7 +12,6 @@ secret: a wrapped key copied to another row fails even before AES-GCM would.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -39,19 +38,26 @@ def fernet_key_id(key: str) -> str:
 
 
 def context_digest(context: KeyContext) -> bytes:
-    return _digest(tuple(sorted(context.items())))
+    """SHA-256 of the context as `json.dumps(context, sort_keys=True,
+    separators=(",", ":"))` writes it (the bytes every stored data key is
+    bound to, so they never change).
+
+    Written by hand for the context every data key has (`key_context`: a
+    workspace and a secret): a key rotation digests each version's context
+    twice, and the encoder (behind a cache that 100,000 distinct secrets
+    defeat) was a seventh of a rotation's CPU. A property test compares the
+    two writings."""
+    workspace_id, secret_id = context.get("workspace_id"), context.get("secret_id")
+    if len(context) == 2 and type(workspace_id) is str and type(secret_id) is str:
+        canonical = f'{{"secret_id":{_string(secret_id)},"workspace_id":{_string(workspace_id)}}}'
+    else:
+        canonical = _CANONICAL.encode(dict(context))
+    return hashlib.sha256(canonical.encode("ascii")).digest()
 
 
-# json.dumps(..., sort_keys=True, separators=(",", ":")) byte for byte, without
-# building an encoder per call (a key rotation digests every secret's context).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-
-
-@functools.lru_cache(maxsize=4096)
-def _digest(items: tuple[tuple[str, str], ...]) -> bytes:
-    # Cached: the same few contexts are digested on every read of a secret.
-    canonical = _CANONICAL.encode(dict(items))
-    return hashlib.sha256(canonical.encode("utf-8")).digest()
+# A JSON string as json.dumps writes it with ensure_ascii (the default): pure ASCII.
+_string = json.encoder.encode_basestring_ascii
 
 
 class FernetBackend:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import stat
@@ -9,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from plugins.builtin.fernet import KEYRING_FILE, FernetBackend, fernet_key_id, load_or_create_keyring
+from plugins.builtin.fernet import KEYRING_FILE, FernetBackend, context_digest, fernet_key_id, load_or_create_keyring
 from plugins.interfaces import EncryptionBackend, KeyUnavailable, WrappedKey
 
 CONTEXT = {"workspace_id": "default", "secret_id": "00000000-0000-0000-0000-000000000001"}
@@ -35,6 +39,39 @@ async def test_wrap_unwrap_round_trip() -> None:
     assert data_key not in wrapped.ciphertext
     assert wrapped.key_id == await backend.current_key_id()
     assert await backend.unwrap(wrapped, CONTEXT) == data_key
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    context=st.fixed_dictionaries({"workspace_id": st.text(max_size=40), "secret_id": st.text(max_size=40)})
+    | st.dictionaries(
+        st.sampled_from(["workspace_id", "secret_id", "version"]) | st.text(max_size=12),
+        st.text(max_size=40) | st.integers(),
+        max_size=4,
+    )
+)
+def test_context_digest_is_the_digest_of_canonical_json(context: dict[str, str]) -> None:
+    # Every stored data key is bound to these bytes: the hand-written form
+    # must equal the encoder's for any context, escapes and non-ASCII included.
+    canonical = json.dumps(context, sort_keys=True, separators=(",", ":"))
+    assert context_digest(context) == hashlib.sha256(canonical.encode("ascii")).digest()
+
+
+@pytest.mark.asyncio
+async def test_a_data_key_wrapped_by_an_earlier_release_still_unwraps() -> None:
+    # The payload layout every stored data key has (SHA-256 of the canonical
+    # context, then the key), built with cryptography's Fernet and a pinned
+    # digest, not with the backend's own code: a change to how the backend
+    # digests a context cannot pass by changing both sides.
+    key = "m3Kc0wXvKm0F4Kx6ZB8f5oXJ6bS3jvH4W1m0l2lQ9bE="
+    data_key = bytes(range(32))
+    digest = bytes.fromhex("9b64d98d02f12769fdfe715d56a0979f36379381b6dd8589c0031243a06d8da2")
+    assert hashlib.sha256(json.dumps(CONTEXT, sort_keys=True, separators=(",", ":")).encode()).digest() == digest
+    wrapped = WrappedKey(ciphertext=Fernet(key).encrypt(digest + data_key), key_id=fernet_key_id(key))
+
+    assert await FernetBackend([key]).unwrap(wrapped, CONTEXT) == data_key
+    with pytest.raises(KeyUnavailable):
+        await FernetBackend([key]).unwrap(wrapped, OTHER_SECRET)
 
 
 def test_key_id_is_stable_distinct_and_opaque() -> None:
