@@ -36,7 +36,7 @@ from tortoise.transactions import in_transaction
 
 from graphql_api.errors import BackendUnavailable, BadUserInput, StrongroomError
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
-from graphql_api.services.envelope import Backends
+from graphql_api.services.envelope import Backends, key_context
 from graphql_api.services.secret_store import KeyStore, WrappedVersion
 from graphql_api.services.server_keys import ServerKeys
 from models import AuditAction, KeyRotationJob, KeyRotationStatus, Secret, Workspace
@@ -259,7 +259,7 @@ class KeyRotationService:
         rotator = target if isinstance(target, RotatableBackend) else None
 
         async def rewrap(row: WrappedVersion) -> tuple[WrappedVersion, bytes, str]:
-            context = row.context
+            context = key_context(row.workspace_id, row.secret_id)
             wrapped = WrappedKey(ciphertext=row.wrapped_key, key_id=row.key_id)
             try:
                 if rotator is not None and row.backend == target.name:

@@ -39,11 +39,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 
 from graphql_api.errors import NotFound
-from graphql_api.services.envelope import SealedValue, key_context
+from graphql_api.services.envelope import SealedValue
 from graphql_api.services.secret_inputs import due_date
 from graphql_api.sql import Dialect, Sql, dialect_of_connection
 from models import RotationPolicy, Secret, SecretTag, SecretType, SecretVersion, VersionState
-from plugins.interfaces import KeyContext
 
 # Its messages are those of the secret service (the README's logger table).
 logger = logging.getLogger("strongroom.secrets")
@@ -431,7 +430,6 @@ class WrappedVersion(NamedTuple):
     wrapped_key: bytes
     backend: str
     key_id: str
-    context: KeyContext  # the context its data key is bound to (envelope.key_context)
 
     def __repr__(self) -> str:  # without the wrapped key
         return f"<WrappedVersion {self.secret_id} v{self.version} {self.backend}:{self.key_id}>"
@@ -458,18 +456,16 @@ class KeyStore:
         for row in rows:
             secret_id = dialect.uuid(row[2])
             assert secret_id is not None
-            workspace_id = str(row[3])
             found.append(
                 WrappedVersion(
-                    int(row[0]),
-                    int(row[1]),
-                    secret_id,
-                    workspace_id,
-                    str(row[4]),
-                    bytes(row[5]),
-                    str(row[6]),
-                    str(row[7]),
-                    key_context(workspace_id, secret_id),
+                    id=int(row[0]),
+                    version=int(row[1]),
+                    secret_id=secret_id,
+                    workspace_id=str(row[3]),
+                    secret_backend=str(row[4]),
+                    wrapped_key=bytes(row[5]),
+                    backend=str(row[6]),
+                    key_id=str(row[7]),
                 )
             )
         return found
