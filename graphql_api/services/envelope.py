@@ -103,31 +103,34 @@ class DataKeyCache:
         self._max_age = max_age
         self._max_uses = max_uses
         self._size = size
-        self._entries: OrderedDict[tuple[str, str, bytes], tuple[bytes, float, int]] = OrderedDict()
+        # The cipher made from each key, not the key's bytes: making an AESGCM
+        # (its key schedule) cost more than the decryption it then does.
+        self._entries: OrderedDict[tuple[str, str, bytes], tuple[AESGCM, float, int]] = OrderedDict()
         self.hits = 0
 
     def __repr__(self) -> str:
         return f"<DataKeyCache backends={sorted(self.backends)} entries={len(self._entries)}>"
 
-    def get(self, backend: str, key_id: str, wrapped: bytes) -> bytes | None:
+    def get(self, backend: str, key_id: str, wrapped: bytes) -> AESGCM | None:
+        """The cipher of a cached data key, or None."""
         if backend not in self.backends:
             return None
         slot = (backend, key_id, wrapped)
         entry = self._entries.get(slot)
         if entry is None:
             return None
-        data_key, expires, uses = entry
+        cipher, expires, uses = entry
         if uses <= 0 or time.monotonic() >= expires:
             del self._entries[slot]
             return None
-        self._entries[slot] = (data_key, expires, uses - 1)
+        self._entries[slot] = (cipher, expires, uses - 1)
         self.hits += 1
-        return data_key
+        return cipher
 
-    def put(self, backend: str, key_id: str, wrapped: bytes, data_key: bytes) -> None:
+    def put(self, backend: str, key_id: str, wrapped: bytes, cipher: AESGCM) -> None:
         if backend not in self.backends or self._max_uses <= 0:
             return
-        self._entries[(backend, key_id, wrapped)] = (data_key, time.monotonic() + self._max_age, self._max_uses - 1)
+        self._entries[(backend, key_id, wrapped)] = (cipher, time.monotonic() + self._max_age, self._max_uses - 1)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
@@ -181,8 +184,9 @@ class Envelope:
     ) -> str:
         backend = self.backends.for_read(backend_name)
         wrapped = bytes(wrapped_key)
-        data_key = self.cache.get(backend_name, key_id, wrapped)
-        if data_key is None:
+        cipher = self.cache.get(backend_name, key_id, wrapped)
+        data_key = b""
+        if cipher is None:
             started = time.perf_counter()
             try:
                 data_key = await backend.unwrap(
@@ -196,10 +200,12 @@ class Envelope:
             finally:
                 if self.observe is not None:
                     self.observe(backend_name, "unwrap", time.perf_counter() - started)
-            self.cache.put(backend_name, key_id, wrapped, data_key)
         blob = bytes(ciphertext)
         try:
-            plaintext = AESGCM(data_key).decrypt(
+            if cipher is None:  # a key of the wrong size is refused here (ValueError)
+                cipher = AESGCM(data_key)
+                self.cache.put(backend_name, key_id, wrapped, cipher)
+            plaintext = cipher.decrypt(
                 blob[:NONCE_SIZE], blob[NONCE_SIZE:], associated_data(workspace_id, secret_id, version)
             )
         except (InvalidTag, ValueError):
