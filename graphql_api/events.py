@@ -23,7 +23,6 @@ anyone down.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
@@ -34,9 +33,8 @@ from uuid import UUID
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from graphql_api.errors import RateLimited
-from graphql_api.services.audit import CommittedEvent
+from graphql_api.services.audit import EVENT_COLUMNS, CommittedEvent, committed_event
 from graphql_api.sql import Sql
-from models import AuditAction
 
 logger = logging.getLogger("strongroom.events")
 
@@ -187,30 +185,12 @@ class PostgresNotifier:
 
 
 _SELECT_EVENTS = (
-    'SELECT "id", "seq", "workspace_id", "secret_id", "action", "user_id", "ip_address", "user_agent",'
-    ' "details", "success", "created_at", "prev_hash", "hash" FROM "secret_audit"'
-    ' WHERE "workspace_id" = ? AND "seq" BETWEEN ? AND ? ORDER BY "seq"'
+    f'SELECT {EVENT_COLUMNS} FROM "secret_audit" WHERE "workspace_id" = ? AND "seq" BETWEEN ? AND ? ORDER BY "seq"'
 )
 
 
 def event_from_row(row: Sequence[Any], sql: Sql) -> CommittedEvent:
-    dialect = sql.dialect
-    details = row[8]
-    return CommittedEvent(
-        id=dialect.uuid(row[0]),  # type: ignore[arg-type]  # never NULL
-        seq=int(row[1]),
-        workspace_id=str(row[2]),
-        secret_id=dialect.uuid(row[3]),
-        action=AuditAction(row[4]),
-        user_id=dialect.uuid(row[5]),
-        ip_address=row[6],
-        user_agent=row[7],
-        details=json.loads(details) if isinstance(details, (str, bytes)) else details,
-        success=dialect.boolean(row[9]),
-        created_at=dialect.datetime(row[10]),  # type: ignore[arg-type]  # never NULL
-        prev_hash=str(row[11]),
-        hash=str(row[12]),
-    )
+    return committed_event(row, sql.dialect)
 
 
 class PostgresListener:

@@ -6,7 +6,7 @@ Tortoise discovers models from this module (app label ``models``).
 from __future__ import annotations
 
 from models.access import ApiToken, Principal, RoleBinding
-from models.audit import AuditChainHead, AuditCheckpoint, SecretAudit
+from models.audit import AuditChainHead, AuditCheckpoint, AuditSecretIndex, SecretAudit
 from models.enums import (
     AuditAction,
     KeyRotationStatus,
@@ -31,6 +31,7 @@ __models__ = [
     SecretAudit,
     AuditChainHead,
     AuditCheckpoint,
+    AuditSecretIndex,
     ServerKey,
     Principal,
     RoleBinding,
@@ -44,6 +45,7 @@ __all__ = [
     "AuditAction",
     "AuditChainHead",
     "AuditCheckpoint",
+    "AuditSecretIndex",
     "KeyRotationJob",
     "KeyRotationStatus",
     "NotificationStatus",

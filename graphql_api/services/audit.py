@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from tortoise import connections
@@ -94,9 +94,12 @@ class AuditRecord:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class CommittedEvent:
-    """An event as stored (the fields of `secret_audit`)."""
+class CommittedEvent(NamedTuple):
+    """An event as stored (the fields of `secret_audit`).
+
+    A named tuple, immutable like the frozen dataclass it was and made in
+    half the time: a bulk read makes two hundred per batch.
+    """
 
     id: UUID
     seq: int
@@ -111,6 +114,34 @@ class CommittedEvent:
     created_at: datetime
     prev_hash: str
     hash: str
+
+
+# The columns of `secret_audit` in CommittedEvent's order, for raw reads.
+EVENT_COLUMNS = (
+    '"id", "seq", "workspace_id", "secret_id", "action", "user_id", "ip_address", "user_agent",'
+    ' "details", "success", "created_at", "prev_hash", "hash"'
+)
+
+
+def committed_event(row: Sequence[Any], dialect: Dialect, offset: int = 0) -> CommittedEvent:
+    """The event in a row of EVENT_COLUMNS (from `offset` on)."""
+    r = row[offset : offset + 13]
+    details = r[8]
+    return CommittedEvent(
+        id=dialect.uuid(r[0]),  # type: ignore[arg-type]  # never NULL
+        seq=int(r[1]),
+        workspace_id=str(r[2]),
+        secret_id=dialect.uuid(r[3]),
+        action=AuditAction(r[4]),
+        user_id=dialect.uuid(r[5]),
+        ip_address=r[6],
+        user_agent=r[7],
+        details=json.loads(details) if isinstance(details, (str, bytes)) else details,
+        success=dialect.boolean(r[9]),
+        created_at=dialect.datetime(r[10]),  # type: ignore[arg-type]  # never NULL
+        prev_hash=str(r[11]),
+        hash=str(r[12]),
+    )
 
 
 class AuditListener(Protocol):

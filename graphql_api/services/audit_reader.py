@@ -20,14 +20,16 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.functions import Max
 
 from graphql_api.errors import BadUserInput
 from graphql_api.services.audit import (
+    EVENT_COLUMNS,
     GENESIS_HASH,
+    CommittedEvent,
     canonical_bytes,
     canonical_details,
     canonical_event,
+    committed_event,
     head_mac,
     purge_mac,
 )
@@ -36,13 +38,44 @@ from graphql_api.sql import Dialect, Sql, dialect_of_connection
 from models import AuditAction, AuditChainHead, SecretAudit, Workspace
 
 MAX_PAGE_SIZE = 500
+
+_INDEXED_THROUGH = 'SELECT "indexed_through_seq" FROM "audit_chain_head" WHERE "workspace_id" = ?'
+_A_COLUMNS = ", ".join(f"a.{column.strip()}" for column in EVENT_COLUMNS.split(","))
+# A secret's events after the index's reach: found by sequence number.
+_TAIL_EVENTS = (
+    f'SELECT {_A_COLUMNS} FROM "secret_audit" a WHERE a."workspace_id" = ? AND a."seq" > ? AND a."secret_id" = ?'
+)
+# ... and up to it, through the index. The join also matches the secret, so
+# an entry pointing at another secret's event (a hand edit) shows nothing.
+_INDEXED_EVENTS = (
+    f'SELECT {_A_COLUMNS} FROM "audit_secret_index" r JOIN "secret_audit" a'
+    ' ON a."workspace_id" = r."workspace_id" AND a."seq" = r."seq" AND a."secret_id" = r."secret_id"'
+    ' WHERE r."secret_id" = ? AND r."workspace_id" = ? AND r."seq" <= ?'
+)
+_MISSING_FROM_INDEX = (
+    'SELECT a."id" FROM "secret_audit" a WHERE a."workspace_id" = ? AND a."seq" >= ? AND a."seq" <= ?'
+    ' AND a."secret_id" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "audit_secret_index" r'
+    ' WHERE r."secret_id" = a."secret_id" AND r."seq" = a."seq" AND r."workspace_id" = a."workspace_id")'
+    ' ORDER BY a."seq" LIMIT 1'
+)
+_LAST_ACCESSED_INDEXED = (
+    'SELECT r."secret_id", MAX(a."created_at") FROM "audit_secret_index" r JOIN "secret_audit" a'
+    ' ON a."workspace_id" = r."workspace_id" AND a."seq" = r."seq" AND a."secret_id" = r."secret_id"'
+    ' JOIN "audit_chain_head" h ON h."workspace_id" = r."workspace_id" AND r."seq" <= h."indexed_through_seq"'
+    ' WHERE r."secret_id" IN ({marks}) AND a."action" = ? AND a."success" = ? GROUP BY r."secret_id"'
+)
+_LAST_ACCESSED_TAIL = (
+    'SELECT a."secret_id", MAX(a."created_at") FROM "audit_chain_head" h JOIN "secret_audit" a'
+    ' ON a."workspace_id" = h."workspace_id" AND a."seq" > h."indexed_through_seq"'
+    ' WHERE a."secret_id" IN ({marks}) AND a."action" = ? AND a."success" = ? GROUP BY a."secret_id"'
+)
 VERIFY_BATCH = 1000
 MAX_SEQ = 2**63 - 1
 
 
 @dataclass(frozen=True)
 class AuditPage:
-    events: list[SecretAudit]
+    events: Sequence[SecretAudit | CommittedEvent]
     has_next_page: bool
     # Counts the events of the listing in all; awaited only when a client asks.
     count: Callable[[], Awaitable[int]] = field(repr=False)
@@ -179,14 +212,14 @@ class AuditReader:
         if not 1 <= first <= MAX_PAGE_SIZE:
             raise BadUserInput("first", f"must be between 1 and {MAX_PAGE_SIZE}")
         before = _cursor(after)
-        query = SecretAudit.filter(workspace_id=workspace_id)
         if secret_id is not None:
-            query = query.filter(secret_id=secret_id)
+            return await self._secret_page(workspace_id, secret_id, first, before, action, success)
+        query = SecretAudit.filter(workspace_id=workspace_id)
         if action is not None:
             query = query.filter(action=action)
         if success is not None:
             query = query.filter(success=success)
-        unfiltered = secret_id is None and action is None and success is None
+        unfiltered = action is None and success is None
 
         async def count() -> int:
             if unfiltered:
@@ -200,14 +233,71 @@ class AuditReader:
         rows = await paged.order_by("-seq").limit(first + 1)
         return AuditPage(events=rows[:first], has_next_page=len(rows) > first, count=count)
 
-    async def last_accessed(self, secret_ids: Sequence[UUID]) -> dict[UUID, datetime]:
-        rows = (
-            await SecretAudit.filter(secret_id__in=list(secret_ids), action=AuditAction.ACCESSED, success=True)
-            .annotate(last=Max("created_at"))
-            .group_by("secret_id")
-            .values("secret_id", "last")
+    async def _secret_page(
+        self,
+        workspace_id: str,
+        secret_id: UUID,
+        first: int,
+        before: int | None,
+        action: AuditAction | None,
+        success: bool | None,
+    ) -> AuditPage:
+        """One secret's events: the newest ones, after the per-secret index's
+        reach, by sequence number; the rest through the index (see
+        graphql_api.services.audit_index). The reach is read once, so the two
+        parts neither overlap nor leave a gap even if the index moves on."""
+        dialect = self._sql.dialect
+        head = await self._sql.read_one(_INDEXED_THROUGH, [workspace_id])
+        indexed_through = int(head[0]) if head is not None else 0
+        conditions, values = "", list[object]()
+        if action is not None:
+            conditions += ' AND a."action" = ?'
+            values.append(action.value)
+        if success is not None:
+            conditions += ' AND a."success" = ?'
+            values.append(dialect.bool_param(success))
+        secret = dialect.uuid_param(secret_id)
+        below = [] if before is None else [before]
+        newest = ' AND a."seq" < ?' if before is not None else ""
+        rows = await self._sql.read(
+            f'{_TAIL_EVENTS}{conditions}{newest} ORDER BY a."seq" DESC LIMIT ?',
+            [workspace_id, indexed_through, secret, *values, *below, first + 1],
         )
-        return {UUID(str(row["secret_id"])): row["last"] for row in rows}
+        if len(rows) <= first:
+            indexed_newest = ' AND r."seq" < ?' if before is not None else ""
+            rows += await self._sql.read(
+                f'{_INDEXED_EVENTS}{conditions}{indexed_newest} ORDER BY r."seq" DESC LIMIT ?',
+                [secret, workspace_id, indexed_through, *values, *below, first + 1 - len(rows)],
+            )
+        events = [committed_event(row, dialect) for row in rows]
+
+        async def count() -> int:
+            tail = await self._sql.read_one(
+                f"SELECT COUNT(*) FROM ({_TAIL_EVENTS}{conditions}) t", [workspace_id, indexed_through, secret, *values]
+            )
+            indexed = await self._sql.read_one(
+                f"SELECT COUNT(*) FROM ({_INDEXED_EVENTS}{conditions}) t",
+                [secret, workspace_id, indexed_through, *values],
+            )
+            return int(tail[0] if tail else 0) + int(indexed[0] if indexed else 0)
+
+        return AuditPage(events=events[:first], has_next_page=len(events) > first, count=count)
+
+    async def last_accessed(self, secret_ids: Sequence[UUID]) -> dict[UUID, datetime]:
+        """When each secret's value was last read (successfully)."""
+        if not secret_ids:
+            return {}
+        dialect = self._sql.dialect
+        marks = ", ".join("?" for _ in secret_ids)
+        ids = [dialect.uuid_param(secret_id) for secret_id in secret_ids]
+        accessed = [AuditAction.ACCESSED.value, dialect.bool_param(True)]
+        found: dict[UUID, datetime] = {}
+        for statement in (_LAST_ACCESSED_INDEXED, _LAST_ACCESSED_TAIL):
+            for secret, last in await self._sql.read(statement.format(marks=marks), [*ids, *accessed]):
+                key, moment = dialect.uuid(secret), dialect.datetime(last)
+                if key is not None and moment is not None and (key not in found or moment > found[key]):
+                    found[key] = moment
+        return found
 
     async def verify(
         self, workspace_id: str, checkpoint: Checkpoint | None = None, *, since: Checkpoint | None = None
@@ -290,6 +380,7 @@ class AuditReader:
         checked = 0
         last: _StoredEvent | None = None
         dialect = self._sql.dialect
+        first_seq = expected_seq
         while expected_seq <= head.seq:
             # Only up to the head as read: events appended while this runs
             # belong to a later head.
@@ -337,6 +428,21 @@ class AuditReader:
                 head.seq,
                 "the newest events are missing",
             )
+        # The per-secret index is derived from the trail, outside the chain:
+        # an entry deleted by hand would hide an event from its secret's
+        # history while the chain still verified.
+        reach = min(head.indexed_through_seq, head.seq)
+        if reach >= first_seq:
+            missing = await self._sql.read_one(_MISSING_FROM_INDEX, [workspace_id, first_seq, reach])
+            if missing is not None:
+                return IntegrityReport(
+                    False,
+                    checked,
+                    dialect.uuid(missing[0]),
+                    None,
+                    head.seq,
+                    "this event is missing from the per-secret index: its secret's history does not show it",
+                )
         reason = None
         if checkpoint is not None and checkpoint.seq < head.purged_through_seq:
             reason = "the checkpoint is older than the oldest kept event (retention); checked from there"

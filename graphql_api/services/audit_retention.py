@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 
 from graphql_api.services.audit import purge_mac
 from graphql_api.services.server_keys import ServerKeys
-from models import AuditChainHead, SecretAudit
+from models import AuditChainHead, AuditSecretIndex, SecretAudit
 
 logger = logging.getLogger("strongroom.audit")
 
@@ -68,6 +68,7 @@ class AuditRetention:
                 deleted = (
                     await SecretAudit.filter(workspace_id=workspace_id, seq__lte=upto).using_db(connection).delete()
                 )
+                await AuditSecretIndex.filter(workspace_id=workspace_id, seq__lte=upto).using_db(connection).delete()
                 await (
                     AuditChainHead.filter(workspace_id=workspace_id)
                     .using_db(connection)

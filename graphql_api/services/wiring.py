@@ -29,6 +29,7 @@ from graphql_api.jobs import PeriodicJob
 from graphql_api.metrics import Metrics
 from graphql_api.services.access import Authorizer, DenialRecorder
 from graphql_api.services.audit import AuditListener, AuditLog
+from graphql_api.services.audit_index import AuditIndex
 from graphql_api.services.audit_reader import AuditReader
 from graphql_api.services.audit_retention import AuditRetention
 from graphql_api.services.audit_sinks import SinkDispatcher
@@ -74,6 +75,9 @@ AUTHORITY_TICK_SQLITE = 0.5
 AUTHORITY_TICK_POSTGRES = 5.0
 # How often the tables Strongroom fills are analyzed on PostgreSQL (graphql_api.services.planner_statistics).
 STATISTICS_INTERVAL = 3600.0
+# How often every workspace's per-secret audit index is brought up to its head
+# (this process's own appends start a pass sooner: graphql_api.services.audit_index).
+AUDIT_INDEX_INTERVAL = 10.0
 
 
 def utc_now() -> datetime:
@@ -108,6 +112,7 @@ class Services:
     values: ValueReader
     read_cache: ReadCache
     planner_statistics: PlannerStatistics
+    audit_index: AuditIndex
     now: Clock
     metrics: Metrics = field(default_factory=Metrics, repr=False)
     _listener: PostgresListener | None = field(default=None, repr=False)
@@ -189,6 +194,7 @@ class Services:
         await self.authority.start()
         self._jobs = [
             PeriodicJob("audit-retention", settings.audit_purge_interval_seconds, self.retention.purge),
+            PeriodicJob("audit-index", AUDIT_INDEX_INTERVAL, self.audit_index.catch_up_all, first_delay=1),
             PeriodicJob("audit-checkpoints", self.checkpoints.interval_seconds, self.checkpoints.publish_all),
             PeriodicJob("key-rotation-resume", 30, self.key_rotation.resume_abandoned, first_delay=1),
             PeriodicJob("rotation-scheduler", settings.rotation_interval_seconds, self.rotation.run_once),
@@ -205,6 +211,7 @@ class Services:
         await self.authority.stop()
         await self.key_rotation.stop()
         await self.audit.drain()
+        await self.audit_index.drain()
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
@@ -253,11 +260,12 @@ def build_services(
         connected=lambda: (listener := holder["services"]._listener) is not None and listener.connected,
     )
     metrics = Metrics()
+    audit_index = AuditIndex(sql)
     audit = AuditLog(
         enabled=settings.audit_enabled,
         now=now,
         server_keys=server_keys,
-        listeners=[publisher, sinks, CommittedChanges(read_cache), metrics.audit_counters],
+        listeners=[publisher, sinks, CommittedChanges(read_cache), metrics.audit_counters, audit_index],
         connection_name=database.connection_name(settings.database_url),
         sql_read=sql.read,
     )
@@ -350,6 +358,7 @@ def build_services(
         ),
         read_cache=read_cache,
         planner_statistics=planner_statistics,
+        audit_index=audit_index,
         now=now,
         metrics=metrics,
     )
