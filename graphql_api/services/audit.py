@@ -123,9 +123,8 @@ EVENT_COLUMNS = (
 )
 
 
-def committed_event(row: Sequence[Any], dialect: Dialect, offset: int = 0) -> CommittedEvent:
-    """The event in a row of EVENT_COLUMNS (from `offset` on)."""
-    r = row[offset : offset + 13]
+def committed_event(r: Sequence[Any], dialect: Dialect) -> CommittedEvent:
+    """The event in a row of EVENT_COLUMNS."""
     details = r[8]
     return CommittedEvent(
         id=dialect.uuid(r[0]),  # type: ignore[arg-type]  # never NULL
