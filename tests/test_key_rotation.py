@@ -30,7 +30,7 @@ from graphql_api.services.envelope import key_context
 from graphql_api.services.key_rotation import BatchCommitted
 from models import AuditAction, KeyRotationJob, KeyRotationStatus, Secret, SecretAudit, SecretVersion, ServerKey
 from plugins.builtin.fernet import fernet_key_id
-from plugins.builtin.vault_transit import associated_data as vault_associated_data
+from plugins.builtin.vault_transit_backend import associated_data as vault_associated_data
 from plugins.manager import build_plugin_manager
 from plugins.testing import InMemoryBackend
 from tests import pg

@@ -15,7 +15,7 @@ import signal
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,10 +25,13 @@ from graphql_api.cli.output import CliError
 from graphql_api.cli.session import SESSION, WorkspaceOption
 from graphql_api.cli.supervisor import EXIT_NOT_FOUND, FORWARDED, SpawnError, Supervisor
 from graphql_api.cli.watch import Watcher
-from graphql_api.client import AuditTail, ClientConfigError, SecretValue, Strongroom, StrongroomAPIError
+from graphql_api.client import ClientConfigError, SecretValue, StrongroomAPIError
 from graphql_api.client.config import TOKEN_VARIABLE, URL_VARIABLE
 from graphql_api.client.environment import check_prefix, environment_variables
 from graphql_api.client.errors import UNAVAILABLE
+
+if TYPE_CHECKING:
+    from graphql_api.client import AuditTail, Strongroom
 
 
 def parse_signal(text: str) -> int:
@@ -144,6 +147,8 @@ def run_command(
     settings = SESSION.settings()
     supervisor = Supervisor(command, grace=grace)
     base = _base_environment(pass_token, settings.url, settings.token)
+    from graphql_api.client import Strongroom  # httpx only for commands that talk to a server
+
     with Strongroom(settings.url, settings.token) as sr:
         tail = _open_stream(sr, workspace, fallback) if watch else None
         watcher = None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,7 +27,10 @@ from graphql_api.cli import output
 from graphql_api.cli.choices import RotationPolicy, SecretType, value
 from graphql_api.cli.output import CliError
 from graphql_api.cli.session import SESSION, JsonOption, WorkspaceOption, client
-from graphql_api.client import Secret, Strongroom
+from graphql_api.client import Secret
+
+if TYPE_CHECKING:
+    from graphql_api.client import Strongroom
 
 secrets_app = typer.Typer(
     help="Secrets: list, read, set, rotate, roll back, delete, restore, history.", no_args_is_help=True

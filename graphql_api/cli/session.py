@@ -10,12 +10,15 @@ STRONGROOM_TOKEN; the token and every value a command handles go into
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from graphql_api.client import ClientSettings, Strongroom
+from graphql_api.client import ClientSettings
 from graphql_api.client.errors import Redactor
+
+if TYPE_CHECKING:
+    from graphql_api.client import Strongroom
 
 
 @dataclass
@@ -29,6 +32,10 @@ class Session:
         return settings
 
     def client(self, timeout: float = 30.0) -> Strongroom:
+        # Imported here: httpx is for the commands that talk to a server, and
+        # `strongroom serve` starts faster without it (issue 10's cold start).
+        from graphql_api.client import Strongroom
+
         settings = self.settings()
         return Strongroom(settings.url, settings.token, timeout=timeout)
 

@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from graphql_api.client import AuditTail, SecretValue, Strongroom, StrongroomAPIError
+from graphql_api.client import SecretValue, StrongroomAPIError
+
+if TYPE_CHECKING:
+    from graphql_api.client import AuditTail, Strongroom
 
 VALUE_ACTIONS = frozenset({"UPDATED", "ROTATED", "ROLLED_BACK", "IMPORTED", "DELETED", "RESTORED", "DESTROYED"})
 FATAL = frozenset({"UNAUTHENTICATED", "FORBIDDEN"})

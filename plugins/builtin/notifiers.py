@@ -74,13 +74,14 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from plugins import ConfigError, hookimpl
 from plugins.interfaces import PluginConfig, RotationEvent, RotationNotifier
 from plugins.retries import DeliveryFailure, parse_retry_after
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger("strongroom.notifications")
 rotation_logger = logging.getLogger("strongroom.rotation")
@@ -240,6 +241,10 @@ class WebhookDeliveryError(DeliveryFailure):
 
 
 def _parse_url(url: str) -> httpx.URL:
+    # httpx is imported by the webhook only: with its command-line extras it
+    # was 80 ms of every server's start, for a notifier most never configure.
+    import httpx
+
     problem = ConfigError(URL_VARIABLE, "must be an absolute http or https URL with a host")
     if not isinstance(url, str) or not url.strip() or any(c.isspace() for c in url.strip()):
         raise problem
@@ -269,6 +274,8 @@ class WebhookNotifier:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        import httpx  # only with a webhook configured (see _parse_url)
+
         self._url = _parse_url(url)
         if not isinstance(secret, str) or not secret:
             raise ConfigError(SECRET_VARIABLE, f"required when {URL_VARIABLE} is set")
@@ -312,6 +319,8 @@ class WebhookNotifier:
         with backoff (honouring Retry-After) across restarts, so a retry loop
         inside would multiply the POSTs a receiver sees per event.
         """
+        import httpx  # loaded by __init__ already: a dictionary lookup
+
         if self._closed:
             raise WebhookDeliveryError(self.host, "notifier is closed")
         body = event_body(event)

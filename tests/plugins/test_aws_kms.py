@@ -19,8 +19,8 @@ from botocore.stub import Stubber
 from graphql_api.services.envelope import Backends, Envelope
 from graphql_api.settings import Settings
 from plugins import ConfigError
-from plugins.builtin import aws_kms
-from plugins.builtin.aws_kms import AwsKmsBackend
+from plugins.builtin import aws_kms, aws_kms_backend
+from plugins.builtin.aws_kms_backend import AwsKmsBackend
 from plugins.interfaces import BackendStatus, KeyUnavailable, PluginConfig, RotatableBackend, WrappedKey
 from plugins.manager import build_plugin_manager, collect_encryption_backends
 from plugins.retries import RetryPolicy
@@ -277,7 +277,7 @@ async def test_rewrap_from_a_disabled_key_is_refused(kms: MotoKms, make_backend:
 async def test_key_state_is_cached_for_the_ttl(kms: MotoKms, make_backend: MakeBackend) -> None:
     arn = kms.create_key()
     backend = make_backend(arn)  # default TTL: 30 s
-    assert backend.state_ttl == aws_kms.DEFAULT_STATE_TTL == 30.0
+    assert backend.state_ttl == aws_kms_backend.DEFAULT_STATE_TTL == 30.0
     operations = record_operations(backend)
     await backend.wrap(os.urandom(32), CONTEXT)
     kms.disable_key(arn)
@@ -419,7 +419,7 @@ async def test_a_retry_after_longer_than_the_deadline_gives_up_at_once(make_back
 
 @pytest.mark.asyncio
 async def test_a_retry_after_is_waited_for(make_backend: MakeBackend, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger=aws_kms.logger.name)
+    caplog.set_level(logging.INFO, logger=aws_kms_backend.logger.name)
     backend, stubber = stubbed_backend(make_backend, ARN)
     stubber.add_client_error(
         "describe_key",
@@ -432,7 +432,7 @@ async def test_a_retry_after_is_waited_for(make_backend: MakeBackend, caplog: py
     with stamina.set_testing(True, attempts=100, cap=True), stubber:  # the computed wait is logged, not slept
         assert await backend.current_key_id() == ARN
 
-    (message,) = [r.getMessage() for r in caplog.records if r.name == aws_kms.logger.name]
+    (message,) = [r.getMessage() for r in caplog.records if r.name == aws_kms_backend.logger.name]
     assert message == f"aws_kms key {ARN}: ThrottlingException, retry 1 of 2 in 3.00s"  # not the 0.001 s backoff
 
 

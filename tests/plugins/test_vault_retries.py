@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graphql_api.settings import Settings
 from plugins import ConfigError
-from plugins.builtin.vault_transit import VaultTransitBackend
+from plugins.builtin.vault_transit_backend import VaultTransitBackend
 from plugins.interfaces import KeyUnavailable, PluginConfig
 from plugins.manager import build_plugin_manager, collect_encryption_backends
 from plugins.retries import RetryPolicy

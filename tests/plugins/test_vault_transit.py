@@ -19,7 +19,7 @@ import pytest
 
 from graphql_api.services.envelope import Backends, Envelope
 from graphql_api.settings import Settings
-from plugins.builtin.vault_transit import VaultTransitBackend, associated_data, parse_key_id
+from plugins.builtin.vault_transit_backend import VaultTransitBackend, associated_data, parse_key_id
 from plugins.interfaces import BackendStatus, KeyUnavailable, PluginConfig, RotatableBackend, WrappedKey
 from plugins.manager import build_plugin_manager, collect_encryption_backends
 from tests.openbao import OpenBao, Transit, strongroom_policy

@@ -22,7 +22,7 @@ import hvac
 import pytest
 import pytest_asyncio
 
-from plugins.builtin.vault_transit import VaultTransitBackend, associated_data
+from plugins.builtin.vault_transit_backend import VaultTransitBackend, associated_data
 from plugins.interfaces import BackendStatus, KeyUnavailable, WrappedKey
 from tests.fakes.vault_transit import VaultDouble, running_vault_double
 from tests.openbao import OpenBao, Transit, strongroom_policy

@@ -15,7 +15,7 @@ import hvac
 import pytest
 import pytest_asyncio
 
-from plugins.builtin.vault_transit import VaultTransitBackend
+from plugins.builtin.vault_transit_backend import VaultTransitBackend
 from tests.openbao import OpenBao, Transit, shared_openbao
 
 KEY = "strongroom"
