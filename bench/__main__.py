@@ -16,7 +16,7 @@ from bench.errors import BenchError
 from bench.lab import Lab
 from bench.machine import describe
 from bench.results import Report
-from bench.servers import bao_binary
+from bench.servers import bao_binary, byte_compile_strongroom
 from bench.wrk import LOAD_CPUS
 
 NEEDS_POSTGRES = {"read", "write", "bulk_read", "listing", "imports", "subscribers", "footprint", "scale_out"}
@@ -63,6 +63,7 @@ def main() -> int:
     try:
         config = from_environ()
         postgres_version, openbao_version = preflight(config)
+        byte_compile_strongroom()
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

@@ -64,3 +64,9 @@ class CoreWatch:
                 # jiffies in /proc/stat and clock ticks in /proc/<pid>/stat are both USER_HZ
                 server = 100.0 * (ticks - self._ticks) / elapsed
                 self.other_pct = max(0.0, self.busy_pct - server)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process has used since it started."""
+    ticks = _process_ticks(pid)
+    return None if ticks is None else ticks / TICKS
