@@ -94,7 +94,7 @@ class Settings:
     dek_cache_seconds: int = 300
     dek_cache_uses: int = 10_000
     audit_purge_interval_seconds: int = 3600
-    key_rotation_batch: int = 200
+    key_rotation_batch: int = 1_000
     rotation_interval_seconds: int = 60
     # Serving (graphql_api.serving, graphql_api.drain): STRONGROOM_ENV, STRONGROOM_SHUTDOWN_GRACE,
     # STRONGROOM_TLS_CERT_FILE / STRONGROOM_TLS_KEY_FILE, STRONGROOM_ALLOW_HTTP.
@@ -288,7 +288,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         dek_cache_seconds=integer("STRONGROOM_DEK_CACHE_SECONDS", 300, maximum=86400),
         dek_cache_uses=integer("STRONGROOM_DEK_CACHE_USES", 10_000, maximum=10_000_000),
         audit_purge_interval_seconds=integer("STRONGROOM_AUDIT_PURGE_INTERVAL", 3600, maximum=7 * 86400),
-        key_rotation_batch=integer("STRONGROOM_KEY_ROTATION_BATCH", 200, maximum=10_000),
+        key_rotation_batch=integer("STRONGROOM_KEY_ROTATION_BATCH", 1_000, maximum=10_000),
         rotation_interval_seconds=integer("STRONGROOM_ROTATION_INTERVAL", 60, maximum=86400),
         environment=_environment(text("STRONGROOM_ENV")),
         shutdown_grace_seconds=integer("STRONGROOM_SHUTDOWN_GRACE", 25, maximum=3600),

@@ -89,6 +89,9 @@ class FernetBackend:
         return WrappedKey(ciphertext=token, key_id=self._primary_id)
 
     async def unwrap(self, wrapped: WrappedKey, context: KeyContext) -> bytes:
+        return self._open(wrapped, context_digest(context))
+
+    def _open(self, wrapped: WrappedKey, digest: bytes) -> bytes:
         fernet = self._keys.get(wrapped.key_id)
         if fernet is None:
             raise KeyUnavailable(f"fernet key {wrapped.key_id} is not in the keyring")
@@ -98,8 +101,8 @@ class FernetBackend:
             raise KeyUnavailable(
                 f"fernet key {wrapped.key_id} cannot decrypt this data key (wrong key or altered data)"
             ) from None
-        digest, data_key = payload[:_DIGEST_SIZE], payload[_DIGEST_SIZE:]
-        if not hmac.compare_digest(digest, context_digest(context)):
+        bound_to, data_key = payload[:_DIGEST_SIZE], payload[_DIGEST_SIZE:]
+        if not hmac.compare_digest(bound_to, digest):
             raise KeyUnavailable(f"data key wrapped by fernet key {wrapped.key_id} belongs to another secret")
         return data_key
 
@@ -138,7 +141,11 @@ class FernetBackend:
     async def rewrap(self, wrapped: WrappedKey, context: KeyContext) -> WrappedKey:
         if wrapped.key_id == self._primary_id:
             return wrapped
-        return await self.wrap(await self.unwrap(wrapped, context), context)
+        # unwrap then wrap with the context digested once and no coroutine in
+        # between: a key rotation does this for every version it rewraps.
+        digest = context_digest(context)
+        data_key = self._open(wrapped, digest)
+        return WrappedKey(ciphertext=self._keys[self._primary_id].encrypt(digest + data_key), key_id=self._primary_id)
 
     async def generate_key_material(self) -> str | None:
         return Fernet.generate_key().decode("ascii")
