@@ -35,13 +35,13 @@ def _loaded_after(code: str, tmp_path: Path, environ: dict[str, str] | None = No
     return set(json.loads(result.stdout.splitlines()[-1]))
 
 
-def _collect_backends(environ: dict[str, str]) -> str:
+def _collect_backends(environ: dict[str, str], data_dir: Path) -> str:
     return (
         "import graphql_api.app, graphql_api.cli\n"
         "from pathlib import Path\n"
         "from plugins.interfaces import PluginConfig\n"
         "from plugins.manager import build_plugin_manager, collect_encryption_backends\n"
-        f"config = PluginConfig(environ={environ!r}, data_dir=Path({str(ROOT)!r}))\n"
+        f"config = PluginConfig(environ={environ!r}, data_dir=Path({str(data_dir)!r}))\n"
         "backends = collect_encryption_backends(build_plugin_manager(load_entry_points=False), config)\n"
         "print(sorted(backends), file=sys.stderr)\n"
     )
@@ -49,7 +49,7 @@ def _collect_backends(environ: dict[str, str]) -> str:
 
 def test_a_server_on_fernet_imports_no_backend_or_client_library(tmp_path: Path) -> None:
     environ = {"SECRET_ENCRYPTION_KEY": "x" * 43 + "="}
-    loaded = _loaded_after(_collect_backends(environ), tmp_path)
+    loaded = _loaded_after(_collect_backends(environ, tmp_path), tmp_path)
     assert "graphql_api" in loaded and "plugins" in loaded
     unneeded = {*BACKEND_LIBRARIES, *CLIENT_LIBRARIES}
     assert loaded.isdisjoint(unneeded), loaded & unneeded
@@ -64,7 +64,7 @@ def test_a_configured_backend_loads_its_library(tmp_path: Path) -> None:
         "VAULT_TOKEN": "t",
         "VAULT_TRANSIT_KEY": "k",
     }
-    loaded = _loaded_after(_collect_backends(environ), tmp_path)
+    loaded = _loaded_after(_collect_backends(environ, tmp_path), tmp_path)
     assert {"boto3", "botocore", "hvac"} <= loaded
 
 

@@ -35,7 +35,7 @@ from graphql_api.services.audit_retention import AuditRetention
 from graphql_api.services.audit_sinks import SinkDispatcher
 from graphql_api.services.authority import AuthorityWatch
 from graphql_api.services.bootstrap import bootstrap
-from graphql_api.services.checkpoints import CheckpointService
+from graphql_api.services.checkpoints import DUE_CHECK_SECONDS, CheckpointService
 from graphql_api.services.envelope import Backends, DataKeyCache, Envelope
 from graphql_api.services.importer import DotenvImporter
 from graphql_api.services.key_rotation import KeyRotationService
@@ -195,7 +195,7 @@ class Services:
         self._jobs = [
             PeriodicJob("audit-retention", settings.audit_purge_interval_seconds, self.retention.purge),
             PeriodicJob("audit-index", AUDIT_INDEX_INTERVAL, self.audit_index.catch_up_all, first_delay=1),
-            PeriodicJob("audit-checkpoints", self.checkpoints.interval_seconds, self.checkpoints.publish_all),
+            PeriodicJob("audit-checkpoints", DUE_CHECK_SECONDS, self.checkpoints.publish_due),
             PeriodicJob("key-rotation-resume", 30, self.key_rotation.resume_abandoned, first_delay=1),
             PeriodicJob("rotation-scheduler", settings.rotation_interval_seconds, self.rotation.run_once),
         ]
