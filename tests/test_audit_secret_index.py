@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from graphql_api.database import migrate
 from graphql_api.services.audit_index import AuditIndex
+from graphql_api.sql import Sql
 from models import AuditChainHead, AuditSecretIndex, SecretAudit
 from tests.clock import MutableClock
 from tests.conftest import make_settings
@@ -121,6 +123,32 @@ async def test_a_pass_starts_by_itself_once_enough_events_were_appended(server: 
     ]
     total, events = await history(server, ids["A"], 3)
     assert events == await expected_history(ids["A"])
+
+
+async def test_a_pass_stops_at_the_head_it_found(server: Server) -> None:
+    """Events appended while a pass runs wait for the next one: a pass that
+    chased the head ran a transaction per batch under steady load."""
+    await stop_index_job(server)
+    ids = await workload(server)
+    await set_reach(0)
+    await AuditSecretIndex.all().delete()
+    found = (await AuditChainHead.get(workspace_id="default")).seq
+    appended = 0
+
+    class AppendingSql(Sql):
+        async def read_one(self, statement: str, values: Sequence[Any] = ()) -> Any:
+            nonlocal appended
+            row = await super().read_one(statement, values)
+            if appended < 3:  # a read commits between the pass's transactions
+                appended += 1
+                await server.data(VALUE, {"id": ids["C"]})
+            return row
+
+    index = AuditIndex(AppendingSql(server.services.sql.connection_name), merge_batch=2)
+    covered = await index.catch_up("default")
+    head = await AuditChainHead.get(workspace_id="default")
+    assert covered == found and head.indexed_through_seq == found
+    assert head.seq == found + 3  # the three reads, left for the next pass
 
 
 async def test_passes_on_several_replicas_at_once_index_each_event_once(server: Server) -> None:
