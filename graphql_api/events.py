@@ -138,6 +138,9 @@ class EventBus:
             if not subscriber.offer(event):
                 subscribers.discard(subscriber)
 
+    def has_subscribers(self, workspace_id: str) -> bool:
+        return bool(self._by_workspace.get(workspace_id))
+
     def subscribe(self, workspace_id: str, secret_id: UUID | None = None) -> Subscription:
         subscription = Subscription(self, workspace_id, secret_id, self._queue_size)
         self._by_workspace.setdefault(workspace_id, set()).add(subscription)
@@ -274,6 +277,12 @@ class PostgresListener:
             payload = await self._ranges.get()
             workspace_id, _, span = payload.rpartition(":")
             workspace_id, _, first = workspace_id.rpartition(":")
+            if not self.bus.has_subscribers(workspace_id):
+                # Nobody here listens to that workspace: loading its events
+                # was a query and a conversion per committed batch (7% of a
+                # PostgreSQL read's CPU under load, with no subscriber at all).
+                # Whoever subscribes later gets events committed after that.
+                continue
             try:
                 rows = await self._sql.fetch(_SELECT_EVENTS, [workspace_id, int(first), int(span)])
             except Exception as exc:
