@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from tortoise import connections
 
@@ -78,6 +80,36 @@ async def test_import_is_atomic_when_audit_fails(server: Server, dialect: str) -
     assert await Secret.all().count() == 0
 
 
+@pytest.mark.postgres
+async def test_an_import_answers_without_waiting_for_the_analyze(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statistics = server.services.planner_statistics
+    release, analyzed = asyncio.Event(), []
+
+    async def slow_analyze(tables: tuple[str, ...]) -> None:
+        await release.wait()
+        analyzed.append(tables)
+
+    monkeypatch.setattr(statistics, "_analyze", slow_analyze)
+    text = "\n".join(f"BULK_{i:05d}=value-{i}" for i in range(1_200))
+    answer = await asyncio.wait_for(
+        server.data(
+            'mutation($t: String!) { importSecrets(workspaceId: "default", dotenv: $t) { created } }', {"t": text}
+        ),
+        timeout=30,
+    )
+    assert answer["importSecrets"]["created"] == 1_200 and analyzed == []
+    # A second large import while the first ANALYZE runs asks for one more, not a second at once.
+    more = "\n".join(f"MORE_{i:05d}=value-{i}" for i in range(1_200))
+    await server.data(
+        'mutation($t: String!) { importSecrets(workspaceId: "default", dotenv: $t) { created } }', {"t": more}
+    )
+    release.set()
+    await statistics.settled()
+    assert len(analyzed) == 2
+
+
 @pytest.mark.postgres  # SQLite plans these queries from its indexes alone
 async def test_a_large_import_refreshes_the_planner_statistics_on_postgresql(server: Server) -> None:
     """A table never analyzed after a bulk load makes PostgreSQL read a whole
@@ -86,6 +118,7 @@ async def test_a_large_import_refreshes_the_planner_statistics_on_postgresql(ser
     await server.data(
         'mutation($t: String!) { importSecrets(workspaceId: "default", dotenv: $t) { created } }', {"t": text}
     )
+    await server.services.planner_statistics.settled()  # the import answered without waiting for it
     rows = await connections.get(server.services.sql.connection_name).execute_query_dict(
         "SELECT relname, last_analyze FROM pg_stat_user_tables WHERE relname IN ('secret', 'secret_version')"
     )

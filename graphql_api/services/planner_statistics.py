@@ -14,6 +14,8 @@ SQLite plans these queries from its indexes alone and needs nothing.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 
 from graphql_api.sql import Sql
@@ -32,19 +34,45 @@ class PlannerStatistics:
         self._sql = sql
         self._threshold = threshold
         self._changed = 0
+        self._running: asyncio.Task[None] | None = None
+        self._again = False
 
     @property
     def applies(self) -> bool:
         return self._sql.dialect.name == "postgres"
 
     async def after_bulk_change(self, rows: int) -> None:
-        """`rows` secrets were created or given versions in one go."""
+        """`rows` secrets were created or given versions in one go.
+
+        The ANALYZE runs in the background: the import that changed the rows
+        does not wait for it (about 0.4 s at 100,000 secrets here, a tenth of
+        a 10,000-line import's answer). Changes while one runs make one more
+        afterwards, never several at once."""
         if not self.applies:
             return
         self._changed += rows
-        if self._changed >= self._threshold:
-            self._changed = 0
+        if self._changed < self._threshold:
+            return
+        self._changed = 0
+        if self._running is not None and not self._running.done():
+            self._again = True
+            return
+        # In a context of its own: never inside the caller's ORM transaction.
+        self._running = asyncio.get_running_loop().create_task(
+            self._analyze_secret_tables(), name="planner-statistics", context=contextvars.Context()
+        )
+
+    async def _analyze_secret_tables(self) -> None:
+        while True:
+            self._again = False
             await self._analyze(SECRET_TABLES)
+            if not self._again:
+                return
+
+    async def settled(self) -> None:
+        """Wait for a background ANALYZE (shutdown, tests)."""
+        while self._running is not None and not self._running.done():
+            await asyncio.shield(self._running)
 
     async def refresh(self) -> None:
         """Every table Strongroom fills (the periodic job)."""

@@ -212,6 +212,7 @@ class Services:
         await self.key_rotation.stop()
         await self.audit.drain()
         await self.audit_index.drain()
+        await self.planner_statistics.settled()
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
