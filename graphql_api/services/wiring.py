@@ -8,6 +8,7 @@ Nothing here knows about HTTP or GraphQL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -205,8 +206,8 @@ class Services:
             job.start()
 
     async def close(self) -> None:
-        for job in self._jobs:
-            await job.stop()
+        # Together: each lets a run under way finish (graphql_api/jobs.py).
+        await asyncio.gather(*(job.stop() for job in self._jobs))
         self._jobs = []
         await self.authority.stop()
         await self.key_rotation.stop()
