@@ -75,5 +75,9 @@ def test_the_client_package_loads_a_module_when_a_name_is_first_used(tmp_path: P
     )
     assert loaded.isdisjoint({"httpx", "websockets", "rich"}), loaded
     # Every public name still resolves from the package, as the docs show it.
-    code = "import graphql_api.client as c\nmissing = [n for n in c.__all__ if getattr(c, n, None) is None]\nassert not missing, missing"
+    code = (
+        "import graphql_api.client as c\n"
+        "assert sorted(c.__all__) == sorted(c._MODULE_OF), 'every lazily exported name is public, and back'\n"
+        "missing = [n for n in c.__all__ if getattr(c, n, None) is None]\nassert not missing, missing"
+    )
     assert "httpx" in _loaded_after(code, tmp_path)

@@ -97,9 +97,11 @@ class CheckpointService:
         """
         published = 0
         interval = timedelta(seconds=self.interval_seconds)
-        for listed in await AuditChainHead.all().values_list("workspace_id", flat=True):
+        for listed, seq, hash_ in await AuditChainHead.all().values_list("workspace_id", "seq", "hash"):
             workspace_id = str(listed)
             previous = await self._last_signed(workspace_id)
+            if previous is not None and (previous.seq, previous.head_hash) == (seq, hash_):
+                continue  # the trail has not moved: nothing new to vouch for
             since = previous.created_at if previous is not None else await self._oldest_event_at(workspace_id)
             if since is not None and self._now() - since < interval:
                 continue

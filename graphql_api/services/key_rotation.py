@@ -45,9 +45,10 @@ from plugins.interfaces import KeyUnavailable, RotatableBackend, WrappedKey
 logger = logging.getLogger("strongroom.encryption")
 
 # Versions per committed batch (STRONGROOM_KEY_ROTATION_BATCH). Measured on
-# 100,000 Fernet versions (SQLite): 1,000 a batch rewrapped 15,200/s against
-# 9,200-12,500/s at 200, since each batch pays a query, a transaction with its
-# fsyncs and a progress update; the writer lock is held about 10 ms a batch.
+# 100,000 Fernet versions (SQLite): 1,000 a batch rewrapped 10,600-15,200/s
+# against 9,200-12,500/s at 200 (the write 9.4 us a version instead of 17),
+# since each batch pays a query, a transaction with its fsyncs and a progress
+# update; the writer lock is held about 10 ms a batch.
 BATCH = 1000
 STALE_AFTER = timedelta(seconds=30)
 # How long the mutation waits for the job before answering with progress.

@@ -85,7 +85,10 @@ class FernetBackend:
         return list(self._keys)
 
     async def wrap(self, data_key: bytes, context: KeyContext) -> WrappedKey:
-        token = self._keys[self._primary_id].encrypt(context_digest(context) + data_key)
+        return self._seal(data_key, context_digest(context))
+
+    def _seal(self, data_key: bytes, digest: bytes) -> WrappedKey:
+        token = self._keys[self._primary_id].encrypt(digest + data_key)
         return WrappedKey(ciphertext=token, key_id=self._primary_id)
 
     async def unwrap(self, wrapped: WrappedKey, context: KeyContext) -> bytes:
@@ -144,8 +147,7 @@ class FernetBackend:
         # unwrap then wrap with the context digested once and no coroutine in
         # between: a key rotation does this for every version it rewraps.
         digest = context_digest(context)
-        data_key = self._open(wrapped, digest)
-        return WrappedKey(ciphertext=self._keys[self._primary_id].encrypt(digest + data_key), key_id=self._primary_id)
+        return self._seal(self._open(wrapped, digest), digest)
 
     async def generate_key_material(self) -> str | None:
         return Fernet.generate_key().decode("ascii")
