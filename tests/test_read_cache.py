@@ -93,6 +93,29 @@ async def test_a_version_changed_by_hand_is_read_as_it_is_now(server: Server) ->
     await until(gone)
 
 
+@pytest.mark.postgres  # SQLite reads the database every time (no cache to go stale)
+async def test_a_version_that_cannot_be_opened_is_not_kept(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DBA breaks a row, a read fails, the DBA mends it: the very next read
+    reads the mended row, even when the notifications have not arrived yet."""
+    from graphql_api.events import SECRET_CHANNEL
+    from models import SecretVersion
+
+    listener = server.services._listener
+    assert listener is not None
+    late: list[str] = []  # the secret channel's notifications, held back
+    monkeypatch.setitem(listener._handlers, SECRET_CHANNEL, late.append)
+    sid = (await server.data(CREATE, {"n": "CACHED_BROKEN", "v": "v1"}))["createSecret"]["id"]
+    other = (await server.data(CREATE, {"n": "CACHED_OTHER", "v": "v2"}))["createSecret"]["id"]
+    row = await SecretVersion.get(secret_id=sid, version=1)
+    foreign = await SecretVersion.get(secret_id=other, version=1)
+    await SecretVersion.filter(id=row.id).update(wrapped_key=foreign.wrapped_key)
+    for _ in range(3):
+        body = await server.execute(VALUE, {"id": sid})
+        assert body["errors"][0]["extensions"]["code"] == "BACKEND_UNAVAILABLE"
+    await SecretVersion.filter(id=row.id).update(wrapped_key=row.wrapped_key)
+    assert (await server.data(VALUE, {"id": sid}))["secretValue"] == {"version": 1, "value": "v1"}
+
+
 async def test_this_replicas_own_changes_are_read_at_once(server: Server) -> None:
     update = """mutation($id: ID!, $v: String!) { updateSecret(workspaceId: "default", id: $id, input: {value: $v}) { currentVersion } }"""
     sid = (await server.data(CREATE, {"n": "CACHED_OWN", "v": "v1"}))["createSecret"]["id"]

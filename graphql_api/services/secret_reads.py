@@ -257,7 +257,15 @@ class SecretReader:
             number = loaded.current_version if version is None else version
             if loaded.version is None or loaded.ciphertext is None or loaded.wrapped_key is None:
                 raise NotFound(f"version {number} of secret {secret_id} does not exist")
-            value = await self._open(workspace_id, secret_id, loaded)
+            try:
+                value = await self._open(workspace_id, secret_id, loaded)
+            except StrongroomError:
+                # A version that cannot be opened is not kept: the row may
+                # have been mended (by hand, say) before its notification
+                # reaches this replica, and the next read should see it.
+                if self.cache is not None:
+                    self.cache.forget_secret(secret_id)
+                raise
         except StrongroomError as exc:
             await self._record_failed_read(workspace_id, secret_id, version, actor, exc)
             raise
