@@ -151,6 +151,42 @@ async def test_a_pass_stops_at_the_head_it_found(server: Server) -> None:
     assert head.seq == found + 3  # the three reads, left for the next pass
 
 
+async def test_on_sqlite_a_transaction_of_a_pass_touches_a_bounded_number_of_secrets(server: Server) -> None:
+    """Its cost (and every audit batch's wait for SQLite's one writer) is
+    the index pages it dirties, about one per secret."""
+    if server.services.sql.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL locks rows: a pass is one transaction per merge batch")
+    await stop_index_job(server)
+    names = [f"S{i}" for i in range(7)]
+    ids = {name: (await server.data(CREATE, {"name": name}))["createSecret"]["id"] for name in names}
+    for _ in range(3):
+        await server.data(BULK, {"names": names})
+    await set_reach(0)
+    await AuditSecretIndex.all().delete()
+    spans: list[tuple[int, int]] = []
+
+    class SpanSql(Sql):
+        async def in_sqlite_writer(self, work: Any) -> Any:
+            spans.append((work.__self__.after, work.__self__.upto))
+            return await super().in_sqlite_writer(work)
+
+    index = AuditIndex(
+        SpanSql(server.services.sql.connection_name, server.services.sql._reads._path), secrets_per_transaction=3
+    )
+    head = (await AuditChainHead.get(workspace_id="default")).seq
+    assert await index.catch_up("default") == head
+    assert spans[0][0] == 0 and spans[-1][1] == head
+    assert all(left[1] == right[0] for left, right in zip(spans, spans[1:], strict=False))  # contiguous, no gap
+    for after, upto in spans:
+        touched = {e.secret_id for e in await SecretAudit.filter(workspace_id="default", seq__gt=after, seq__lte=upto)}
+        assert 1 <= len(touched - {None}) <= 3
+    assert len(spans) >= 7  # 7 creations and 21 reads of 7 secrets, at most 3 secrets at a time
+    entries = await AuditSecretIndex.all().order_by("seq")
+    trail = await SecretAudit.filter(workspace_id="default", secret_id__isnull=False).order_by("seq")
+    assert [(e.secret_id, e.seq) for e in entries] == [(e.secret_id, e.seq) for e in trail]
+    assert set(map(str, {e.secret_id for e in entries})) == set(ids.values())
+
+
 async def test_passes_on_several_replicas_at_once_index_each_event_once(server: Server) -> None:
     await stop_index_job(server)
     await workload(server)

@@ -11,7 +11,9 @@ they answer never depends on how far behind the index is.
 When: as soon as this process has appended `MERGE_AT` events to a workspace
 since its last pass (the listener below counts them after each commit), and
 on a timer for every workspace (events written by other replicas, or before
-a restart). A pass indexes at most `MERGE_BATCH` events per transaction.
+a restart). A pass indexes at most `MERGE_BATCH` events per transaction,
+and on SQLite at most `SECRETS_PER_TRANSACTION` secrets' (its transactions
+hold the one writer every audit batch needs).
 
 Safe on several replicas at once: entries are inserted with ON CONFLICT DO
 NOTHING, and `indexed_through_seq` only moves by compare-and-set, so two
@@ -24,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
@@ -34,10 +38,24 @@ from graphql_api.sql import Sql, dialect_of_connection
 logger = logging.getLogger("strongroom.audit")
 
 MERGE_AT = 2_048  # events appended by this process before a workspace's pass
-MERGE_BATCH = 2_048  # events indexed per transaction: SQLite has one writer, and a pass holds it
+MERGE_BATCH = 2_048  # events indexed per transaction at most
+# SQLite has one writer, and a pass's transaction holds it: every audit batch
+# (so every audited read) waits behind it. What a pass costs is the index
+# pages it dirties, about one per distinct secret, so on SQLite a
+# transaction stops at this many secrets. Measured with reads spread over
+# 1,000 secrets: a 2,048-event pass touched ~870 pages and held the writer
+# 20-40 ms (the reads' p99 grew with it); bounded to 256, about 5 ms alone
+# and 6-10 ms under load, run as one hand-off to the connection's thread.
+# Not lower: a bulk read of 200 secrets repeated stays one transaction per
+# pass (128 split it into sixteen, each dirtying the same pages again).
+SECRETS_PER_TRANSACTION = 256
 
 _HEAD = 'SELECT "seq", "indexed_through_seq" FROM "audit_chain_head" WHERE "workspace_id" = ?'
 _BEHIND = 'SELECT "workspace_id" FROM "audit_chain_head" WHERE "seq" > "indexed_through_seq" ORDER BY "workspace_id"'
+_SECRETS_AFTER = (
+    'SELECT "seq", "secret_id" FROM "secret_audit"'
+    ' WHERE "workspace_id" = ? AND "seq" > ? AND "seq" <= ? AND "secret_id" IS NOT NULL ORDER BY "seq"'
+)
 _FILL = (
     'INSERT INTO "audit_secret_index" ("secret_id", "workspace_id", "seq")'
     ' SELECT "secret_id", "workspace_id", "seq" FROM "secret_audit"'
@@ -49,14 +67,43 @@ _ADVANCE = (
 )
 
 
+@dataclass(frozen=True)
+class _SqliteFill:
+    """One transaction of a pass on SQLite, run in the connection's thread
+    (Sql.in_sqlite_writer): whether it moved `indexed_through_seq`."""
+
+    workspace_id: str
+    after: int
+    upto: int
+
+    def run(self, connection: sqlite3.Connection) -> bool:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute(_FILL, [self.workspace_id, self.after, self.upto])
+            moved = connection.execute(_ADVANCE, [self.upto, self.workspace_id, self.after]).rowcount == 1
+            connection.execute("COMMIT" if moved else "ROLLBACK")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return moved
+
+
 class AuditIndex:
     """Keeps `audit_secret_index` close behind each workspace's head; an
     AuditListener (after_commit counts what this process appended)."""
 
-    def __init__(self, sql: Sql, merge_at: int = MERGE_AT, merge_batch: int = MERGE_BATCH) -> None:
+    def __init__(
+        self,
+        sql: Sql,
+        merge_at: int = MERGE_AT,
+        merge_batch: int = MERGE_BATCH,
+        secrets_per_transaction: int = SECRETS_PER_TRANSACTION,
+    ) -> None:
         self._sql = sql
         self._merge_at = merge_at
         self._merge_batch = merge_batch
+        self._secrets_per_transaction = secrets_per_transaction
         self._appended: dict[str, int] = {}
         self._passes: dict[str, asyncio.Task[int]] = {}
 
@@ -115,16 +162,42 @@ class AuditIndex:
             seq = min(seq, through)
             if indexed_through >= seq:
                 return covered
-            upto = min(seq, indexed_through + self._merge_batch)
-            async with in_transaction(self._sql.connection_name) as connection:
-                dialect = dialect_of_connection(connection)
-                await connection.execute_query(dialect.statement(_FILL), [workspace_id, indexed_through, upto])
-                moved, _rows = await connection.execute_query(
-                    dialect.statement(_ADVANCE), [upto, workspace_id, indexed_through]
-                )
-            if not moved:
+            upto = await self._transaction_end(
+                workspace_id, indexed_through, min(seq, indexed_through + self._merge_batch)
+            )
+            if not await self._index(workspace_id, indexed_through, upto):
                 return covered  # another pass (another replica) moved it first; it goes on from there
             covered += upto - indexed_through
+
+    async def _index(self, workspace_id: str, after: int, upto: int) -> bool:
+        """Index events (after, upto] in one transaction; False when the reach
+        was no longer `after` (nothing is then written)."""
+        if self._sql.dialect.name == "sqlite":
+            return await self._sql.in_sqlite_writer(_SqliteFill(workspace_id, after, upto).run)
+        async with in_transaction(self._sql.connection_name) as connection:
+            dialect = dialect_of_connection(connection)
+            await connection.execute_query(dialect.statement(_FILL), [workspace_id, after, upto])
+            moved, _rows = await connection.execute_query(dialect.statement(_ADVANCE), [upto, workspace_id, after])
+            if not moved:
+                # Another pass got there first: its entries stand, and ours are the same ones.
+                return False
+        return True
+
+    async def _transaction_end(self, workspace_id: str, after: int, upto: int) -> int:
+        """Where one transaction of a pass over (after, upto] stops: on SQLite
+        before the event that would make it touch more than
+        `secrets_per_transaction` secrets' pages (read on the reading
+        connection, outside the writer); on PostgreSQL, which locks rows, at
+        `upto`."""
+        if self._sql.dialect.name != "sqlite":
+            return upto
+        seen: set[object] = set()
+        for seq, secret_id in await self._sql.read(_SECRETS_AFTER, [workspace_id, after, upto]):
+            if secret_id not in seen:
+                if len(seen) == self._secrets_per_transaction:
+                    return int(seq) - 1
+                seen.add(secret_id)
+        return upto
 
     async def catch_up_all(self) -> int:
         """Every workspace whose index is behind its head (the periodic job);

@@ -55,6 +55,7 @@ from graphql_api.services.value_reads import ValueReader
 from graphql_api.services.workspaces import WorkspaceService
 from graphql_api.settings import ConfigError, Settings
 from graphql_api.sql import Sql
+from graphql_api.wal_checkpoints import WalCheckpointer
 from models import SecretAudit
 from plugins.interfaces import BackendStatus, PluginConfig, RotatableBackend
 from plugins.manager import (
@@ -117,6 +118,7 @@ class Services:
     now: Clock
     metrics: Metrics = field(default_factory=Metrics, repr=False)
     _listener: PostgresListener | None = field(default=None, repr=False)
+    _wal_checkpoints: WalCheckpointer | None = field(default=None, repr=False)
     _jobs: list[PeriodicJob] = field(default_factory=list, repr=False)
 
     async def encryption_health(self) -> list[tuple[str, BackendStatus, datetime]]:
@@ -192,6 +194,9 @@ class Services:
             listener.on_reconnect(self.authority.recheck_all)
             self._listener = listener
             await listener.start()
+        else:
+            self._wal_checkpoints = WalCheckpointer(database.sqlite_path(settings.database_url), self.sql)
+            await self._wal_checkpoints.start()
         await self.authority.start()
         self._jobs = [
             PeriodicJob("audit-retention", settings.audit_purge_interval_seconds, self.retention.purge),
@@ -217,6 +222,9 @@ class Services:
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
+        if self._wal_checkpoints is not None:
+            await self._wal_checkpoints.stop()
+            self._wal_checkpoints = None
         await self.sinks.stop()
         await self.rotation.outbox.aclose()
         await self.backends.aclose()
