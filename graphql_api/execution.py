@@ -65,7 +65,9 @@ from graphql.type import (
     GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
+    GraphQLID,
     GraphQLScalarType,
+    GraphQLString,
     is_input_type,
     is_required_input_field,
 )
@@ -174,11 +176,16 @@ def _problem(
     if value is None:
         return None
     if isinstance(type_, GraphQLList):
-        items = value if isinstance(value, list) else [value]
-        for index, item in enumerate(items):
-            found = _problem(item, type_.of_type, [*path, index] if isinstance(value, list) else path, depth + 1)
+        if not isinstance(value, list):
+            return _problem(value, type_.of_type, path, depth + 1)
+        inner = type_.of_type
+        for index, item in enumerate(value):
+            # The item's path is made only for a problem: a list of 200 names
+            # is checked on every bulk read.
+            found = _problem(item, inner, path, depth + 1)
             if found:
-                return found
+                item_path, expected = found
+                return [*path, index, *item_path[len(path) :]], expected
         return None
     if isinstance(type_, GraphQLInputObjectType):
         if not isinstance(value, dict):
@@ -194,6 +201,11 @@ def _problem(
                     return found
             elif is_required_input_field(field_):
                 return [*path, name], f"a value of type '{field_.type}' (required)"
+        return None
+    if type(value) is str and (type_ is GraphQLString or type_ is GraphQLID):
+        # What parse_value would accept as is; the common case, checked directly.
+        if has_bad_characters(value):
+            return path, f"a value of type '{type_.name}' without NUL or unpaired surrogate characters"
         return None
     if isinstance(type_, (GraphQLScalarType, GraphQLEnumType)):
         if _has_bad_strings(value, depth):
