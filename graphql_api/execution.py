@@ -61,11 +61,11 @@ from graphql.language import print_ast
 from graphql.pyutils import Undefined
 from graphql.type import (
     GraphQLEnumType,
+    GraphQLID,
     GraphQLInputObjectType,
     GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
-    GraphQLID,
     GraphQLScalarType,
     GraphQLString,
     is_input_type,

@@ -504,6 +504,44 @@ async def test_stopped_rotation_resumes_where_it_stopped(database_url: str, tmp_
         assert await SecretAudit.filter(action=AuditAction.KEY_ROTATED).count() == 1
 
 
+async def test_shutdown_lets_the_batch_under_way_commit_and_leaves_the_database_usable(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Stopping the service waits for the batch a worker is in, instead of
+    cancelling it: cancelled while Tortoise's SQLite client opens a
+    transaction, a task keeps the connection's lock, and every later write
+    of the process waits for ever."""
+    settings = make_settings(database_url, tmp_path / "data", STRONGROOM_KEY_ROTATION_BATCH="2")
+    async with running(settings) as server:
+        values = await populate(server, 5, 2)
+        total = await live_version_count()
+        in_batch, release = asyncio.Event(), asyncio.Event()
+
+        async def hold_the_first_batch(committed: BatchCommitted) -> None:
+            if not in_batch.is_set():
+                in_batch.set()
+                await release.wait()
+
+        server.services.key_rotation.add_progress_listener(hold_the_first_batch)
+        rotation = asyncio.create_task(rotate(server))
+        await asyncio.wait_for(in_batch.wait(), 30)
+        stopping = asyncio.create_task(server.services.key_rotation.stop())
+        await asyncio.sleep(0.2)
+        assert not stopping.done()  # waiting for the worker, not cancelling it
+        release.set()
+        await asyncio.wait_for(stopping, 10)
+
+        job = await only_job()
+        assert (job.status, job.rewrapped) == (KeyRotationStatus.RUNNING, 2)  # no batch after the stop
+        assert (await asyncio.wait_for(rotation, 10))["remaining"] == total - 2
+        # The connection's lock was released: a write of this process goes through.
+        made = await asyncio.wait_for(
+            server.data(CREATE, {"ws": "default", "name": "AFTER_STOP", "value": "v", "backend": None}), 10
+        )
+        assert made["createSecret"]["id"]
+        await assert_values(server, values)
+
+
 async def test_abandoned_rotation_is_taken_over_by_the_periodic_resume(database_url: str, tmp_path: Path) -> None:
     clock = MutableClock()
     settings = make_settings(database_url, tmp_path / "data", STRONGROOM_KEY_ROTATION_BATCH="2")

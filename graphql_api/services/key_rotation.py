@@ -35,6 +35,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from graphql_api.errors import BackendUnavailable, BadUserInput, StrongroomError
+from graphql_api.jobs import STOP_WAIT_SECONDS
 from graphql_api.services.audit import Actor, AuditLog, AuditRecord
 from graphql_api.services.envelope import Backends, key_context
 from graphql_api.services.secret_store import KeyStore, WrappedVersion
@@ -100,6 +101,8 @@ class KeyRotationService:
         self._server_keys = server_keys
         self._batch = batch
         self._workers: dict[UUID, asyncio.Task[None]] = {}
+        # Set by stop: workers end after the batch under way (see stop).
+        self._stopping = asyncio.Event()
         # Finding or creating the job is serialized: concurrent calls rotate the key once.
         self._starting = asyncio.Lock()
         self._listeners: list[ProgressListener] = []
@@ -167,10 +170,22 @@ class KeyRotationService:
             logger.info("resuming key rotation %s to %s:%s", job.id, job.target_backend, job.target_key_id)
             self._ensure_worker(job, Actor(user_id=job.started_by_user_id, user_agent="strongroom (resumed)"))
 
-    async def stop(self) -> None:
-        for task in self._workers.values():
+    async def stop(self, wait: float = STOP_WAIT_SECONDS) -> None:
+        """Let each worker finish the batch under way, then end it; cancel
+        only what is still running after `wait` seconds. Why not cancel at
+        once: a task cancelled while Tortoise's SQLite client opens a
+        transaction never releases the connection's lock (graphql_api/jobs.py),
+        and every later write of the process would wait for ever. The job
+        stays RUNNING; the next start resumes it from its last committed batch."""
+        self._stopping.set()
+        workers = [task for task in self._workers.values() if not task.done()]
+        if not workers:
+            return
+        _done, pending = await asyncio.wait(workers, timeout=wait)
+        for task in pending:
+            logger.warning("key rotation worker still running after %.0f s at stop: cancelled", wait)
             task.cancel()
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
 
     def _open_jobs(self) -> QuerySet[KeyRotationJob]:
         """Unfinished jobs: RUNNING, or FAILED and resumable (a superseded job has finished_at)."""
@@ -188,9 +203,8 @@ class KeyRotationService:
                 updated_at=now,
                 error=f"superseded by key rotation {job.id} to {job.target_backend!r}",
             )
-            worker = self._workers.get(other.id)
-            if worker is not None:
-                worker.cancel()
+            # Its worker, if any, is not cancelled (see stop): its next
+            # progress update finds the job closed and rolls its batch back.
             logger.info("key rotation %s superseded by %s", other.id, job.id)
 
     def _ensure_worker(self, job: KeyRotationJob, actor: Actor) -> asyncio.Task[None]:
@@ -204,6 +218,9 @@ class KeyRotationService:
         job = await KeyRotationJob.get(id=job_id)
         try:
             while True:
+                if self._stopping.is_set():
+                    logger.info("key rotation %s paused by shutdown; it resumes at the next start", job.id)
+                    return
                 moved = await self._batch_once(job)
                 if moved is None:  # end of a pass
                     if await self._keys.count_pending(job.target_backend, job.target_key_id) == 0:
