@@ -64,6 +64,13 @@ class DerivedKeys:
     chain_key: bytes = field(repr=False)
     digest_key: bytes = field(repr=False)
     signing_key: Ed25519PrivateKey = field(repr=False)
+    # HMAC under the chain key with its pads computed once: every event
+    # appended or verified is one chain hash, and keying an HMAC for each
+    # was a third of it.
+    _chain_mac: hmac.HMAC = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_chain_mac", hmac.new(self.chain_key, digestmod=hashlib.sha256))
 
     @classmethod
     def from_master(cls, master: bytes) -> DerivedKeys:
@@ -82,7 +89,10 @@ class DerivedKeys:
         return mac.hexdigest()
 
     def chain_hash(self, prev_hash: str, event: bytes) -> str:
-        return hmac.digest(self.chain_key, prev_hash.encode("ascii") + event, "sha256").hex()
+        mac = self._chain_mac.copy()
+        mac.update(prev_hash.encode("ascii"))
+        mac.update(event)
+        return mac.hexdigest()
 
     def value_digest(self, value: str) -> str:
         return hmac.new(self.digest_key, value.encode("utf-8"), hashlib.sha256).hexdigest()

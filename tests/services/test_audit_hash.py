@@ -13,7 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphql_api.services.audit import GENESIS_HASH, canonical_details, canonical_event
+from graphql_api.services.audit import (
+    GENESIS_HASH,
+    Actor,
+    AuditAction,
+    AuditChain,
+    AuditRecord,
+    canonical_details,
+    canonical_event,
+)
 from graphql_api.services.server_keys import DerivedKeys
 
 KEYS = DerivedKeys.from_master(b"k" * 32)
@@ -156,3 +164,58 @@ def test_canonical_details_leave_odd_values_to_the_encoder() -> None:
 
     odd = {"flag": True, "n": Version(3), "f": 1.5, "nested": {"b": 1, "a": [None]}}
     assert canonical_details(odd) == json.dumps(odd, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class _Keys:
+    keys = KEYS
+
+
+_actor = st.builds(Actor, st.none() | st.uuids(), st.none() | _text, st.none() | _text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    workspaces=st.lists(_text, min_size=1, max_size=3, unique=True),
+    actors=st.lists(_actor, min_size=1, max_size=3),
+    drawn=st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            st.integers(0, 2),
+            st.sampled_from(list(AuditAction)),
+            st.none() | st.uuids(),
+            st.booleans(),
+            st.dictionaries(_text, _flat_value, max_size=4),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_a_planned_batch_chains_each_event_as_canonical_event_defines(
+    workspaces: list[str], actors: list[Actor], drawn: list[Any]
+) -> None:
+    """The plan prints what its events share once (AuditChain._chain); each
+    event's hash must still be that of canonical_event over its fields."""
+    records = [
+        AuditRecord(workspaces[w % len(workspaces)], action, actors[a % len(actors)], secret, success, details)
+        for w, a, action, secret, success, details in drawn
+    ]
+    heads = {
+        workspace: (i * 10, hashlib.sha256(workspace.encode()).hexdigest()) for i, workspace in enumerate(workspaces)
+    }
+    plan = AuditChain(_Keys(), lambda: datetime(2026, 12, 4, 20, 0, 0, 1, tzinfo=UTC)).plan(records, heads)  # type: ignore[arg-type]  # a stand-in holding .keys
+    assert len(plan.events) == len(records)
+    for event in plan.events:
+        canonical = canonical_event(
+            event_id=event.id,
+            seq=event.seq,
+            workspace_id=event.workspace_id,
+            secret_id=event.secret_id,
+            action=event.action.value,
+            user_id=event.user_id,
+            ip_address=event.ip_address,
+            user_agent=event.user_agent,
+            details=event.details,
+            success=event.success,
+            created_at=event.created_at,
+        )
+        assert event.hash == chain_hash(event.prev_hash, canonical)
