@@ -107,6 +107,75 @@ def dialect_of_connection(connection: BaseDBAsyncClient) -> Dialect:
     return SQLITE if connection.capabilities.dialect == "sqlite" else POSTGRES
 
 
+# ---- many rows in one statement (PostgreSQL) -----------------------------------
+
+# From this many rows, an INSERT of the simple form (VALUES of placeholders and
+# literals) runs on PostgreSQL as one INSERT ... SELECT FROM unnest(arrays).
+# Why: executemany runs the statement once per row, and every row then pays
+# its own execution, and its own run of the table's statement-level triggers
+# (secret_count's upsert of one counter row per secret: 0.8 s of a 10,000-line
+# import, measured with the trigger disabled).
+UNNEST_FROM = 8
+_SIMPLE_INSERT = re.compile(r'INSERT INTO "(\w+)" \(([^)]*)\) VALUES \(([^)]*)\)(.*)', re.S)
+_LITERAL = re.compile(r"NULL|-?\d+|TRUE|FALSE", re.I)
+_COLUMN_TYPES = 'SELECT a."attname", format_type(a."atttypid", a."atttypmod") FROM "pg_attribute" a WHERE a."attrelid" = $1::regclass AND a."attnum" > 0 AND NOT a."attisdropped"'
+# statement -> its unnest form (None: not of the simple form); table -> column -> type.
+_unnest_forms: dict[str, str | None] = {}
+_table_types: dict[str, dict[str, str]] = {}
+
+
+async def execute_rows(connection: BaseDBAsyncClient, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    """`statement` (with ``?`` placeholders) for each of `rows`, in the
+    caller's transaction: an INSERT of the simple form on PostgreSQL, from
+    UNNEST_FROM rows, as one statement over arrays of the columns; anything
+    else as executemany."""
+    if not rows:
+        return
+    dialect = dialect_of_connection(connection)
+    if dialect.name == "postgres" and len(rows) >= UNNEST_FROM:
+        form = await _unnest_form(connection, statement)
+        if form is not None:
+            await connection.execute_query(form, [list(column) for column in zip(*rows, strict=True)])
+            return
+    await connection.execute_many(dialect.statement(statement), [list(row) for row in rows])
+
+
+async def _unnest_form(connection: BaseDBAsyncClient, statement: str) -> str | None:
+    if statement in _unnest_forms:
+        return _unnest_forms[statement]
+    form: str | None = None
+    match = _SIMPLE_INSERT.fullmatch(statement)
+    if match is not None:
+        table, rest = match.group(1), match.group(4)
+        columns = [c.strip().strip('"') for c in match.group(2).split(",")]
+        items = [v.strip() for v in match.group(3).split(",")]
+        types = _table_types.get(table)
+        if types is None or not set(columns) <= set(types):
+            _count, found = await connection.execute_query(_COLUMN_TYPES, [f'"{table}"'])
+            types = _table_types[table] = {str(row[0]): str(row[1]) for row in found}
+        arrays: list[str] = []
+        selected: list[str] = []
+        for column, item in zip(columns, items, strict=False):
+            type_ = types.get(column)
+            if len(columns) != len(items) or type_ is None or type_.endswith("]"):
+                break  # arrays of arrays do not unnest column by column: leave it to executemany
+            if item == "?":
+                arrays.append(f"${len(arrays) + 1}::{type_}[]")
+                selected.append(f'u."c{len(arrays)}"')
+            elif _LITERAL.fullmatch(item):
+                selected.append(item)
+            else:
+                break
+        else:
+            names = ", ".join(f'"c{i}"' for i in range(1, len(arrays) + 1))
+            form = (
+                f'INSERT INTO "{table}" ({match.group(2)}) SELECT {", ".join(selected)}'
+                f" FROM unnest({', '.join(arrays)}) AS u({names}){rest}"
+            )
+    _unnest_forms[statement] = form
+    return form
+
+
 class SqliteReads:
     """A read-only SQLite connection used from the event loop's own thread.
 

@@ -41,6 +41,26 @@ async def test_import_creates_secrets_with_exact_values(server: Server) -> None:
     assert imported == 4
 
 
+async def test_the_secret_count_follows_a_bulk_import_deletes_and_destroys(server: Server) -> None:
+    """totalCount reads a counter kept by triggers on PostgreSQL (one per
+    insert statement, one per changed row); it must match the rows."""
+    from models import Secret
+
+    count = '{ a: secrets(workspaceId: "default") { totalCount } b: secrets(workspaceId: "default", filter: {includeInactive: true}) { totalCount } }'
+    await server.data(IMPORT, {"text": "\n".join(f"COUNTED_{i}=v{i}" for i in range(40))})
+    await server.data(IMPORT, {"text": "COUNTED_0=again\nCOUNTED_40=new", "overwrite": True})
+    ids = {s.name: str(s.id) for s in await Secret.filter(workspace_id="default")}
+    for name in ("COUNTED_1", "COUNTED_2"):
+        await server.data(
+            'mutation($id: ID!) { deleteSecret(workspaceId: "default", id: $id) { id } }', {"id": ids[name]}
+        )
+    await server.data('mutation($id: ID!) { destroySecret(workspaceId: "default", id: $id) }', {"id": ids["COUNTED_3"]})
+    counted = await server.data(count)
+    active = await Secret.filter(workspace_id="default", is_active=True, destroyed_at=None).count()
+    everything = await Secret.filter(workspace_id="default", destroyed_at=None).count()
+    assert (counted["a"]["totalCount"], counted["b"]["totalCount"]) == (active, everything) == (38, 40)
+
+
 async def test_existing_names_are_skipped_unless_overwrite(server: Server) -> None:
     await server.data(IMPORT, {"text": "A=1\nB=2\n"})
     skipped = (await server.data(IMPORT, {"text": "A=changed\nC=3\n"}))["importSecrets"]

@@ -53,7 +53,7 @@ from tortoise.transactions import in_transaction
 from graphql_api.errors import AuditUnavailable, Conflict
 from graphql_api.ids import uuid7s
 from graphql_api.services.server_keys import DerivedKeys, ServerKeys
-from graphql_api.sql import SQLITE, Dialect, dialect_of_connection
+from graphql_api.sql import SQLITE, Dialect, dialect_of_connection, execute_rows
 from models import AuditAction
 
 logger = logging.getLogger("strongroom.audit")
@@ -499,7 +499,7 @@ class AuditChain:
         for update in plan.head_updates:
             await connection.execute_query(dialect.statement(_UPDATE_HEAD), list(update))
         if plan.events:
-            await connection.execute_many(dialect.statement(_INSERT_EVENT), plan.rows)
+            await execute_rows(connection, _INSERT_EVENT, plan.rows)
         return plan.events
 
     def prepared_sqlite_batch(
@@ -892,7 +892,7 @@ class AuditLog:
         async with in_transaction() as connection:
             dialect = dialect_of_connection(connection)
             for statement, values in _merged_writes(batch, dialect):
-                await connection.execute_many(dialect.statement(statement), values)
+                await execute_rows(connection, statement, values)
             events = await self.chain.append(records, connection) if records else []
             if touched:
                 dialect = dialect_of_connection(connection)

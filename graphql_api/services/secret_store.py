@@ -41,7 +41,7 @@ from tortoise.functions import Count
 from graphql_api.errors import NotFound
 from graphql_api.services.envelope import SealedValue
 from graphql_api.services.secret_inputs import due_date
-from graphql_api.sql import Dialect, Sql, dialect_of_connection
+from graphql_api.sql import Dialect, Sql, dialect_of_connection, execute_rows
 from models import RotationPolicy, Secret, SecretTag, SecretType, SecretVersion, VersionState
 
 # Its messages are those of the secret service (the README's logger table).
@@ -358,7 +358,7 @@ class SecretStore:
             return
         dialect = dialect_of_connection(connection)
         for statement, values in insert_statements(rows, actor_id, now, dialect):
-            await connection.execute_many(dialect.statement(statement), values)
+            await execute_rows(connection, statement, values)
 
     async def lock_many(self, connection: BaseDBAsyncClient, ids: Sequence[UUID]) -> dict[UUID, tuple[int, bool]]:
         """(last_version, is_active) of each secret, locked for the transaction."""
