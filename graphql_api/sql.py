@@ -145,19 +145,19 @@ async def _unnest_form(connection: BaseDBAsyncClient, statement: str) -> str | N
         return _unnest_forms[statement]
     form: str | None = None
     match = _SIMPLE_INSERT.fullmatch(statement)
-    if match is not None:
+    columns = [c.strip().strip('"') for c in match.group(2).split(",")] if match else []
+    items = [v.strip() for v in match.group(3).split(",")] if match else []
+    if match is not None and len(columns) == len(items):
         table, rest = match.group(1), match.group(4)
-        columns = [c.strip().strip('"') for c in match.group(2).split(",")]
-        items = [v.strip() for v in match.group(3).split(",")]
         types = _table_types.get(table)
         if types is None or not set(columns) <= set(types):
             _count, found = await connection.execute_query(_COLUMN_TYPES, [f'"{table}"'])
             types = _table_types[table] = {str(row[0]): str(row[1]) for row in found}
         arrays: list[str] = []
         selected: list[str] = []
-        for column, item in zip(columns, items, strict=False):
+        for column, item in zip(columns, items, strict=True):
             type_ = types.get(column)
-            if len(columns) != len(items) or type_ is None or type_.endswith("]"):
+            if type_ is None or type_.endswith("]"):
                 break  # arrays of arrays do not unnest column by column: leave it to executemany
             if item == "?":
                 arrays.append(f"${len(arrays) + 1}::{type_}[]")

@@ -175,17 +175,16 @@ class AuditIndex:
 
     async def _index(self, workspace_id: str, after: int, upto: int) -> bool:
         """Index events (after, upto] in one transaction; False when the reach
-        was no longer `after` (nothing is then written)."""
+        was no longer `after`: another pass indexed them (on SQLite this
+        transaction then rolls back; on PostgreSQL its inserts found the
+        same entries there and did nothing)."""
         if self._sql.dialect.name == "sqlite":
             return await self._sql.in_sqlite_writer(_SqliteFill(workspace_id, after, upto).run)
         async with in_transaction(self._sql.connection_name) as connection:
             dialect = dialect_of_connection(connection)
             await connection.execute_query(dialect.statement(_FILL), [workspace_id, after, upto])
             moved, _rows = await connection.execute_query(dialect.statement(_ADVANCE), [upto, workspace_id, after])
-            if not moved:
-                # Another pass got there first: its entries stand, and ours are the same ones.
-                return False
-        return True
+        return bool(moved)
 
     async def _transaction_end(self, workspace_id: str, after: int, upto: int) -> int:
         """Where one transaction of a pass over (after, upto] stops: on SQLite
