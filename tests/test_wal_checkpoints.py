@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,11 +60,13 @@ async def test_what_is_written_is_copied_into_the_database_file_soon(server: Ser
 
 async def test_stopping_ends_the_thread(server: Server) -> None:
     checkpointer = checkpointer_of(server)
+    thread = checkpointer._thread
+    assert thread is not None and thread.is_alive()
     await checkpointer.stop()
     runs = checkpointer.runs
     await asyncio.sleep(0.6)
     assert checkpointer.runs == runs
-    assert not [t for t in threading.enumerate() if t.name == "sqlite-wal-checkpoints"]
+    assert not thread.is_alive()
     await checkpointer.stop()  # twice is harmless (the services stop it again at shutdown)
 
 
