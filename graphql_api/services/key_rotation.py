@@ -203,8 +203,12 @@ class KeyRotationService:
                 updated_at=now,
                 error=f"superseded by key rotation {job.id} to {job.target_backend!r}",
             )
-            # Its worker, if any, is not cancelled (see stop): its next
-            # progress update finds the job closed and rolls its batch back.
+            worker = self._workers.get(other.id)
+            if worker is not None:
+                # At once, not at its next progress update: a worker left to
+                # end its pass would go on to rewrap the server key to its
+                # own, superseded, target.
+                worker.cancel()
             logger.info("key rotation %s superseded by %s", other.id, job.id)
 
     def _ensure_worker(self, job: KeyRotationJob, actor: Actor) -> asyncio.Task[None]:
