@@ -111,10 +111,11 @@ def dialect_of_connection(connection: BaseDBAsyncClient) -> Dialect:
 
 # From this many rows, an INSERT of the simple form (VALUES of placeholders and
 # literals) runs on PostgreSQL as one INSERT ... SELECT FROM unnest(arrays).
-# Why: executemany runs the statement once per row, and every row then pays
-# its own execution, and its own run of the table's statement-level triggers
-# (secret_count's upsert of one counter row per secret: 0.8 s of a 10,000-line
-# import, measured with the trigger disabled).
+# Why: executemany runs the statement once per row, so every row pays its own
+# execution and fires the table's statement-level triggers once more: with
+# secret_count's insert trigger that is one upsert of the workspace's counter
+# row per secret (0.8 s of a 10,000-line import, measured with the trigger
+# disabled), which one statement over arrays makes one per import.
 UNNEST_FROM = 8
 _SIMPLE_INSERT = re.compile(r'INSERT INTO "(\w+)" \(([^)]*)\) VALUES \(([^)]*)\)(.*)', re.S)
 _LITERAL = re.compile(r"NULL|-?\d+|TRUE|FALSE", re.I)
@@ -174,6 +175,18 @@ async def _unnest_form(connection: BaseDBAsyncClient, statement: str) -> str | N
             )
     _unnest_forms[statement] = form
     return form
+
+
+async def run_in_sqlite_thread(client: Any, work: Callable[[sqlite3.Connection], T]) -> T:
+    """`work(connection)` in the thread of Tortoise's SQLite client `client`,
+    whose `_lock` the caller holds. The one place that reaches into
+    Tortoise's client (`_connection`) and aiosqlite's `_execute`, both pinned
+    in pyproject."""
+    if client._connection is None:
+        await client.create_connection(with_db=True)
+    aiosqlite_connection = client._connection
+    result: T = await aiosqlite_connection._execute(work, aiosqlite_connection._conn)
+    return result
 
 
 class SqliteReads:
@@ -259,14 +272,10 @@ class Sql:
         opens and ends its own transaction and runs statements only (no
         Python work that holds the GIL). Reaches into Tortoise's client
         (`_lock`, `_connection`) and aiosqlite's `_execute`, both pinned in
-        pyproject, as the audit log's group commit does."""
+        pyproject (`run_in_sqlite_thread`)."""
         client: Any = self.connection
         async with client._lock:
-            if client._connection is None:
-                await client.create_connection(with_db=True)
-            aiosqlite_connection = client._connection
-            result: T = await aiosqlite_connection._execute(work, aiosqlite_connection._conn)
-            return result
+            return await run_in_sqlite_thread(client, work)
 
     async def fetch(
         self, statement: str, values: Sequence[Any] = (), *, using: BaseDBAsyncClient | None = None

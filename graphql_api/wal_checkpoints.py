@@ -4,8 +4,9 @@ Why: SQLite's automatic checkpoint runs inside the commit that takes the WAL
 past 1,000 pages: that commit copies the WAL's pages into the database file
 and fsyncs it before it returns. The commit is the audit log's group commit,
 so every audited read queued behind it waited for the copy. Measured with
-reads spread over 1,000 secrets (32 connections, one core): the reads' p99
-went from 30-31 ms to 26 ms with checkpoints moved here.
+reads spread over 1,000 secrets (32 connections, one core, four 8-s runs
+each, alternating): the reads' p99 was 32-39 ms with SQLite's own
+checkpoints and 27-31 ms with them here.
 
 So a serving process raises its writer's automatic checkpoint to
 `AUTOCHECKPOINT_PAGES` (a safety net: were this thread to stall, the WAL would

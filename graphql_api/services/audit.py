@@ -53,7 +53,7 @@ from tortoise.transactions import in_transaction
 from graphql_api.errors import AuditUnavailable, Conflict
 from graphql_api.ids import uuid7s
 from graphql_api.services.server_keys import DerivedKeys, ServerKeys
-from graphql_api.sql import SQLITE, Dialect, dialect_of_connection, execute_rows
+from graphql_api.sql import SQLITE, Dialect, dialect_of_connection, execute_rows, run_in_sqlite_thread
 from models import AuditAction
 
 logger = logging.getLogger("strongroom.audit")
@@ -246,9 +246,6 @@ def bounded(record: AuditRecord) -> AuditRecord:
 # showed in the profile of a 200-event batch.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _string = json.encoder.encode_basestring  # JSON string as json.dumps writes it with ensure_ascii=False
-
-
-_QUOTE = '"'
 
 
 def _text_or_null(value: str | None) -> str:
@@ -534,9 +531,9 @@ class AuditChain:
         # canonical_bytes, from the parts every event of one actor, action and
         # workspace in this batch shares (tests/services/test_audit_hash.py
         # compares the two); ids are hex and dashes, which JSON leaves as is.
+        secret_json = "null" if secret_text is None else f'"{secret_text}"'
         canonical = (
-            f'{head}{details_json},"id":"{id_text}","ip_address":{tail[0]},'
-            f'"secret_id":{"null" if secret_text is None else f"{_QUOTE}{secret_text}{_QUOTE}"},'
+            f'{head}{details_json},"id":"{id_text}","ip_address":{tail[0]},"secret_id":{secret_json},'
             f'"seq":{int(seq)},"success":{"true" if record.success else "false"},{tail[1]}'
         ).encode()
         digest = keys.chain_hash(prev_hash, canonical)
@@ -921,9 +918,8 @@ class AuditLog:
         computed in the loop against the heads last committed, and the
         thread only runs statements, which release the GIL; a guarded head
         update detects a head moved by anyone else, and the batch is then
-        computed again from the heads as they are. This reaches into
-        Tortoise's client (`_lock`, `_connection`) and aiosqlite's `_execute`,
-        both pinned in pyproject. On SQLite the listeners' before_commit hooks
+        computed again from the heads as they are. This takes Tortoise's
+        client lock itself (graphql_api.sql.run_in_sqlite_thread). On SQLite the listeners' before_commit hooks
         have nothing to do (publishing happens after commit).
         """
         chain = self.chain
@@ -948,10 +944,7 @@ class AuditLog:
                 if not locked:
                     await client._lock.acquire()
                     locked = True
-                if client._connection is None:
-                    await client.create_connection(with_db=True)
-                aiosqlite_connection = client._connection
-                done = await aiosqlite_connection._execute(batch.run, aiosqlite_connection._conn)
+                done = await run_in_sqlite_thread(client, batch.run)
             finally:
                 if locked:
                     client._lock.release()
